@@ -1,0 +1,32 @@
+"""The ``stts`` command: argument parsing only; each subcommand lives in its own module here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import SttsError
+from . import models
+
+# each module defines add_parser(subparsers), which sets the subcommand's func
+COMMANDS = [models]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stts", description="Spatio-temporal networks for action recognition in video.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except SttsError as error:
+        print(f"stts {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"stts {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -96,7 +96,13 @@ def init_weights(model: nn.Module) -> None:
 STEM = dict(kernel=(1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3))
 
 
-def stts(num_classes: int, width: int = 64, blocks: Sequence[int] = (2, 2, 2, 2), in_channels: int = 3, attention: bool = False) -> VideoResNet:
+def stts(
+    num_classes: int,
+    width: int = 64,
+    blocks: Sequence[int] = (2, 2, 2, 2),
+    in_channels: int = 3,
+    attention: bool = False,
+) -> VideoResNet:
     stem = STTSConv(in_channels, width, **STEM)
     return VideoResNet(stts_conv, stem, num_classes, width, blocks, attention)
 

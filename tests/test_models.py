@@ -1,0 +1,162 @@
+"""The four networks: the seed's parameter counts, shapes, gradients and fast paths."""
+
+import json
+
+import pytest
+import torch
+
+from stts.cli import main
+from stts.errors import SttsError
+from stts.models import build_model, list_models
+from stts.models.layers import GridAttentionGate
+from stts.models.summary import count_parameters
+
+SEED_COUNTS = {
+    ("c3d", 101): 78_409_573,
+    ("c3d", 51): 78_204_723,
+    ("r2plus1d", 101): 33_220_990,
+    ("r2plus1d", 51): 33_195_340,
+    ("stts", 101): 33_208_373,
+    ("stts", 51): 33_182_723,
+    ("stts-a", 101): 37_344_339,
+    ("stts-a", 51): 37_318_689,
+}
+MODELS = list_models()
+
+
+def test_registry_lists_the_four_networks():
+    assert sorted(MODELS) == ["c3d", "r2plus1d", "stts", "stts-a"]
+
+
+@pytest.mark.parametrize(("name", "classes"), list(SEED_COUNTS))
+def test_parameter_count_equals_the_seed(name, classes):
+    with torch.device("meta"):
+        model = build_model(name, classes)
+    assert count_parameters(model) == SEED_COUNTS[(name, classes)]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_count_follows_the_structure_for_any_class_count(name):
+    # only the classifier depends on the class count: one weight row and one bias per class
+    with torch.device("meta"):
+        counts = [count_parameters(build_model(name, c)) for c in (10, 11, 51)]
+    features = {"c3d": 4096, "r2plus1d": 512, "stts": 512, "stts-a": 512}[name]
+    assert counts[1] - counts[0] == features + 1
+    assert counts[2] - counts[0] == 41 * (features + 1)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("clip", [(32, 112, 112), (16, 112, 112), (8, 64, 64)])
+def test_full_width_output_shape(name, clip):
+    # the meta device runs every layer's shape logic without the 150+ GFLOPs
+    with torch.device("meta"):
+        model = build_model(name, 101).eval()
+        logits = model(torch.empty(2, 3, *clip))
+    assert logits.shape == (2, 101)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("clip", [(32, 112, 112), (16, 112, 112), (8, 64, 64), (8, 32, 32)])
+def test_width_16_output_shape_and_values(name, clip):
+    torch.manual_seed(0)
+    model = build_model(name, 7, width=16).eval()
+    with torch.no_grad():
+        logits = model(torch.rand(1, 3, *clip))
+    assert logits.shape == (1, 7)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_parameter_receives_a_gradient(name):
+    torch.manual_seed(0)
+    model = build_model(name, 5, width=8).train()
+    loss = torch.nn.functional.cross_entropy(model(torch.rand(2, 3, 8, 32, 32)), torch.tensor([1, 3]))
+    loss.backward()
+    without = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert without == []
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_eval_mode_is_deterministic(name):
+    torch.manual_seed(0)
+    model = build_model(name, 5, width=8).eval()
+    x = torch.rand(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_state_dict_round_trip_gives_identical_outputs(name, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(name, 5, width=8).eval()
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    torch.manual_seed(1)
+    restored = build_model(name, 5, width=8).eval()
+    restored.load_state_dict(torch.load(tmp_path / "weights.pt", weights_only=True))
+    x = torch.rand(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x), restored(x))
+
+
+def test_attention_gates_give_one_weight_per_position_in_unit_interval():
+    torch.manual_seed(0)
+    # train mode: batch statistics keep activations in range, as in training
+    model = build_model("stts-a", 5, width=8).train()
+    gates = [m for m in model.modules() if isinstance(m, GridAttentionGate)]
+    # last three stages: 2 blocks x (conv1, conv2) + 1 shortcut = 5 STTS convs, 2 branches each
+    assert len(gates) == 3 * 5 * 2
+    seen = []
+
+    def record(gate, inputs, output):
+        l, g = inputs
+        l = torch.nn.functional.interpolate(l, size=g.shape[2:], mode="trilinear") if l.shape[2:] != g.shape[2:] else l
+        seen.append((gate.attention(l, g), g))
+
+    for gate in gates:
+        gate.register_forward_hook(record)
+    with torch.no_grad():
+        model(torch.rand(2, 3, 8, 32, 32))
+    assert len(seen) == len(gates)
+    for weights, g in seen:
+        assert weights.shape == (g.shape[0], 1, *g.shape[2:])
+        assert weights.min() >= 0 and weights.max() <= 1
+        assert weights.std() > 0  # a gate that gives one constant weight would be no gate
+
+
+def test_stts_without_attention_has_no_gates():
+    assert not any(isinstance(m, GridAttentionGate) for m in build_model("stts", 5, width=8).modules())
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_bf16_channels_last_agrees_with_fp32(name):
+    torch.manual_seed(0)
+    model = build_model(name, 10, width=16).eval()
+    x = torch.rand(4, 3, 8, 64, 64)
+    with torch.no_grad():
+        reference = model(x)
+        fast_model = model.to(memory_format=torch.channels_last_3d)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = fast_model(x.contiguous(memory_format=torch.channels_last_3d)).float()
+    scale = reference.abs().max()
+    assert (fast - reference).abs().max() <= 0.05 * scale
+    # top-1 must agree wherever fp32's winner leads by more than bf16's error
+    top2 = reference.topk(2, dim=1).values
+    clear = (top2[:, 0] - top2[:, 1]) > 0.1 * scale
+    assert torch.equal(fast.argmax(1)[clear], reference.argmax(1)[clear])
+
+
+def test_unknown_model_and_bad_width_are_refused():
+    with pytest.raises(SttsError, match="unknown model 'resnet'.*stts-a"):
+        build_model("resnet", 10)
+    with pytest.raises(SttsError, match="width"):
+        build_model("stts", 10, width=15)
+
+
+def test_models_command_prints_the_seed_counts(capsys):
+    assert main(["models", "--num-classes", "101", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = {row["model"]: row for row in report["models"]}
+    assert {name: rows[name]["parameters"] for name in rows} == {n: c for (n, k), c in SEED_COUNTS.items() if k == 101}
+    expected_gflops = {"c3d": 154, "r2plus1d": 165, "stts": 166, "stts-a": 175}
+    for name, gflops in expected_gflops.items():
+        assert abs(rows[name]["gflops"] - gflops) < 1.5

@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from ..errors import SttsError
-from . import models
+from . import models, prepare
 
 # each module defines add_parser(subparsers), which sets the subcommand's func
-COMMANDS = [models]
+COMMANDS = [models, prepare]
 
 
 def build_parser() -> argparse.ArgumentParser:

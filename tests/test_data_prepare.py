@@ -1,0 +1,139 @@
+"""End to end: official-format trees and archives -> prepared folders; bad input; resume; verify; the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from data_fixtures import UCF_CLASSES, make_hmdb_tree, make_ucf_tree, rar_of_tree, write_rar4, write_video, write_zip
+from stts.cli import main
+from stts.data import ClipDataset, prepare_dataset, read_classes, verify_prepared
+from stts.data.store import INDEX, read_index
+from stts.errors import SttsError
+
+
+@pytest.fixture(scope="module")
+def ucf_tree(tmp_path_factory):
+    return make_ucf_tree(tmp_path_factory.mktemp("ucf"))
+
+
+def test_ucf_from_archives(tmp_path, ucf_tree):
+    videos, lists = ucf_tree
+    rar = rar_of_tree(tmp_path / "UCF101.rar", videos, prefix="UCF-101/")
+    zip_ = write_zip(tmp_path / "UCF101TrainTestSplits-RecognitionTask.zip", lists, prefix="ucfTrainTestlist/")
+    result = prepare_dataset("ucf101", [rar, zip_], tmp_path / "out", workers=2, progress=False)
+    assert (result["classes"], result["train"] + result["val"], result["test"]) == (3, 6, 3)
+    assert result["skipped"] == [] and result["missing"] == []
+    assert read_classes(tmp_path / "out") == UCF_CLASSES
+    labels = dict(line.split("\t") for line in (tmp_path / "out/manifests/test.tsv").read_text().splitlines())
+    assert labels["HandstandPushups/v_HandStandPushups_g03_c01.avi"] == "1"
+    assert verify_prepared(tmp_path / "out", progress=False) == {}
+
+
+def test_hmdb_from_nested_rars(tmp_path):
+    tree = make_hmdb_tree(tmp_path / "tree")
+    class_rars = {}
+    for name in ("brush_hair", "cartwheel"):
+        class_rars[name] = rar_of_tree(tmp_path / f"{name}.rar", tree / name, prefix=f"{name}/").read_bytes()
+    org = write_rar4(tmp_path / "hmdb51_org.rar", {f"{n}.rar": data for n, data in class_rars.items()})
+    split_rar = rar_of_tree(tmp_path / "test_train_splits.rar", tree / "testTrainMulti_7030_splits",
+                            prefix="testTrainMulti_7030_splits/")
+    result = prepare_dataset("hmdb51", [org, split_rar], tmp_path / "out", workers=1, progress=False)
+    assert (result["classes"], result["train"], result["val"], result["test"]) == (2, 2, 2, 2)
+    dataset = ClipDataset(tmp_path / "out", "test", clip_len=8, crop_size=32)
+    assert "brush_hair/Brushing Hair [with] (odd) name!_0.avi" in dataset.videos
+
+
+def test_extracted_folders_and_bad_videos_are_skipped_and_reported(tmp_path, ucf_tree):
+    videos, lists = ucf_tree
+    root = tmp_path / "copy"
+    shutil.copytree(videos.parent, root)
+    (root / "UCF-101/YoYo/v_YoYo_g08_c01.avi").write_bytes(b"")
+    (root / "UCF-101/YoYo/v_YoYo_g09_c01.avi").write_bytes(b"RIFF....AVI garbage" * 50)
+    (root / "UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi").write_text("just text")
+    result = prepare_dataset("ucf101", [root], tmp_path / "out", workers=2, progress=False)
+    assert len(result["skipped"]) == 3
+    assert result["train"] + result["val"] + result["test"] == 6
+    report = (tmp_path / "out/report.txt").read_text()
+    assert "v_YoYo_g08_c01.avi" in report and "empty file" in report and "v_YoYo_g09_c01.avi" in report
+
+
+def test_missing_video_stops_unless_allowed(tmp_path, ucf_tree):
+    videos, lists = ucf_tree
+    root = tmp_path / "copy"
+    shutil.copytree(videos.parent, root)
+    (root / "UCF-101/YoYo/v_YoYo_g03_c01.avi").unlink()
+    with pytest.raises(SttsError, match="YoYo/v_YoYo_g03_c01.avi.*--allow-missing"):
+        prepare_dataset("ucf101", [root], tmp_path / "out", progress=False)
+    result = prepare_dataset("ucf101", [root], tmp_path / "out", allow_missing=True, workers=1, progress=False)
+    assert result["missing"] == ["YoYo/v_YoYo_g03_c01.avi"] and result["test"] == 2
+    assert "missing\tYoYo/v_YoYo_g03_c01.avi" in (tmp_path / "out/report.txt").read_text()
+
+
+def test_rerun_skips_finished_videos_and_ignores_a_partial_index_line(tmp_path, ucf_tree):
+    out = tmp_path / "out"
+    prepare_dataset("ucf101", [ucf_tree[0].parent], out, workers=1, progress=False)
+    index = out / "store" / INDEX
+    lines = index.read_bytes().splitlines(keepends=True)
+    index.write_bytes(b"".join(lines[:5]) + lines[5][:20])  # as if killed while writing line 6
+    assert len(read_index(out / "store")) == 5
+    shards = {p.name: p.stat().st_size for p in (out / "store").glob("shard-*")}
+    prepare_dataset("ucf101", [ucf_tree[0].parent], out, workers=1, progress=False)
+    assert len(read_index(out / "store")) == 9
+    new = [p for p in (out / "store").glob("shard-*") if p.name not in shards]
+    assert len(new) == 1  # only the 4 unfinished videos were decoded again, into one new shard
+    before = index.read_bytes()
+    prepare_dataset("ucf101", [ucf_tree[0].parent], out, workers=1, progress=False)
+    assert index.read_bytes() == before
+    assert verify_prepared(out, progress=False) == {}
+
+
+def test_verify_finds_a_damaged_entry(tmp_path, ucf_tree):
+    out = tmp_path / "out"
+    prepare_dataset("ucf101", [ucf_tree[0].parent], out, workers=1, progress=False)
+    shard = next((out / "store").glob("shard-*"))
+    data = bytearray(shard.read_bytes())
+    data[100] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    problems = verify_prepared(out, progress=False)
+    assert len(problems) == 1 and "CRC" in next(iter(problems.values()))
+    assert main(["prepare", "ucf101", "--verify", "--out", str(out)]) == 2
+
+
+def test_short_video_is_padded_not_dropped(tmp_path):
+    root = tmp_path / "videos"
+    for c in ("a", "b"):
+        for i in range(3):
+            write_video(root / c / f"{i}.avi", frames=5 if i == 0 else 20, seed=i)
+    (root / "train.txt").write_text("a/0.avi\r\nb/0.avi  \r\n")
+    (root / "test.txt").write_text("a/1.avi\nb/1.avi\n")
+    result = prepare_dataset("folder", [root], tmp_path / "out", workers=1, progress=False)
+    assert (result["train"], result["val"], result["test"]) == (2, 0, 2)
+    clip, label = ClipDataset(tmp_path / "out", "train", clip_len=16, crop_size=32, train=True)[0]
+    assert clip.shape == (3, 16, 32, 32) and label == 0
+
+
+def test_folder_without_lists_gets_a_stratified_split(tmp_path):
+    root = tmp_path / "videos"
+    for c in ("walk", "jump"):
+        for i in range(10):
+            write_video(root / c / f"clip {i}.avi", frames=8, width=32, height=32, seed=i)
+    (root / "walk" / "notes.txt").write_text("not a video")
+    out = tmp_path / "out"
+    assert main(["prepare", "folder", str(root), "--out", str(out), "--size", "32", "--json"]) == 0
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["counts"] == {"train": 14, "val": 2, "test": 4} and info["skipped"] == 1
+
+
+def test_cli_json_and_table(tmp_path, ucf_tree, capsys):
+    out = tmp_path / "out"
+    assert main(["prepare", "ucf101", str(ucf_tree[0].parent), "--out", str(out), "--json", "--workers", "1"]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    assert counts["classes"] == 3 and counts["train"] + counts["val"] == 6 and counts["test"] == 3
+    assert main(["prepare", "ucf101", str(ucf_tree[0].parent), "--out", str(out), "--val-from-test"]) == 0
+    captured = capsys.readouterr()
+    assert "warning" in captured.err and "test" in captured.out and "classes" in captured.out
+    assert main(["prepare", "ucf101", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "no such file or folder" in capsys.readouterr().err

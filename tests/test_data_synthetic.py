@@ -1,0 +1,36 @@
+"""synthetic-motion: a UCF101-like tree of real AVIs, prepared by the UCF101 path, deterministic for a seed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stts.data import ClipDataset, prepare_synthetic_motion, read_video
+from stts.data.synthetic import MOTIONS, motion_path
+
+
+def test_generates_and_prepares_like_ucf101(tmp_path):
+    options = dict(train_per_class=3, test_per_class=1, frames=24, width=64, height=48, classes=8, size=40, workers=2,
+                   progress=False)
+    out = prepare_synthetic_motion(tmp_path / "a", seed=5, **options)
+    lists = out / "videos" / "ucfTrainTestlist"
+    assert (lists / "trainlist01.txt").read_bytes().count(b"\r\n") == 24
+    test_videos = (lists / "testlist01.txt").read_text().split()
+    assert len(test_videos) == 8 and all((out / "videos/UCF-101" / v).is_file() for v in test_videos)
+    dataset = ClipDataset(out, "test", clip_len=16, crop_size=32)
+    assert len(dataset) == 8 and dataset.classes == list(MOTIONS)
+    again = prepare_synthetic_motion(tmp_path / "b", seed=5, **options)
+    first, _ = read_video(out / "videos/UCF-101" / test_videos[0])
+    second, _ = read_video(again / "videos/UCF-101" / test_videos[0])
+    assert np.array_equal(first, second)
+
+
+def test_class_shows_only_in_motion():
+    rng = np.random.default_rng
+    x, _, _, _ = motion_path("MoveRight", 30, 100, 80, rng(0))
+    assert np.all(np.diff(x) > 0)
+    x, _, _, _ = motion_path("MoveLeft", 30, 100, 80, rng(0))
+    assert np.all(np.diff(x) < 0)
+    _, _, r, _ = motion_path("Shrink", 30, 100, 80, rng(0))
+    assert np.all(np.diff(r) < 0)
+    _, _, _, a = motion_path("RotateClockwise", 30, 100, 80, rng(0))
+    assert np.all(np.diff(a) < 0)

@@ -18,6 +18,7 @@ def test_generates_and_prepares_like_ucf101(tmp_path):
     assert len(test_videos) == 8 and all((out / "videos/UCF-101" / v).is_file() for v in test_videos)
     dataset = ClipDataset(out, "test", clip_len=16, crop_size=32)
     assert len(dataset) == 8 and dataset.classes == list(MOTIONS)
+    assert_flips_swap_mirrored_motions(ClipDataset(out, "train", clip_len=16, crop_size=32, train=True))
     again = prepare_synthetic_motion(tmp_path / "b", seed=5, **options)
     first, _ = read_video(out / "videos/UCF-101" / test_videos[0])
     second, _ = read_video(again / "videos/UCF-101" / test_videos[0])
@@ -34,3 +35,21 @@ def test_class_shows_only_in_motion():
     assert np.all(np.diff(r) < 0)
     _, _, _, a = motion_path("RotateClockwise", 30, 100, 80, rng(0))
     assert np.all(np.diff(a) < 0)
+
+
+def assert_flips_swap_mirrored_motions(dataset):
+    """A mirrored MoveLeft clip moves right, so training must label it MoveRight (and so for rotations)."""
+    mirror = {"MoveLeft": "MoveRight", "MoveRight": "MoveLeft",
+              "RotateClockwise": "RotateAnticlockwise", "RotateAnticlockwise": "RotateClockwise"}
+    swapped = kept = 0
+    for epoch in range(4):
+        dataset.set_epoch(epoch)
+        for index in range(len(dataset)):
+            _, label = dataset[index]
+            name, given = dataset.classes[dataset.labels[index]], dataset.classes[label]
+            if given != name:
+                assert given == mirror[name]
+                swapped += 1
+            elif name in mirror:
+                kept += 1
+    assert swapped > 0 and kept > 0

@@ -44,6 +44,14 @@ def read_info(root: str | Path) -> dict:
     return json.loads((Path(root) / INFO).read_text(encoding="utf-8"))
 
 
+def flipped_labels(classes: list[str], flip_pairs: list[list[str]]) -> list[int]:
+    """Each label's label after a horizontal flip: itself, or its partner in ``flip_pairs``."""
+    mapping = list(range(len(classes)))
+    for a, b in flip_pairs:
+        mapping[classes.index(a)], mapping[classes.index(b)] = classes.index(b), classes.index(a)
+    return mapping
+
+
 def read_manifest(root: str | Path, split: str) -> tuple[list[str], list[int]]:
     path = Path(root) / MANIFESTS / f"{split}.tsv"
     if not path.is_file():
@@ -74,6 +82,7 @@ class ClipDataset(Dataset):
         self.windows, self.crops, self.seed, self.epoch = windows, crops, seed, 0
         self.classes = read_classes(self.root)
         self.videos, self.labels = read_manifest(self.root, split)
+        self.flipped_label = flipped_labels(self.classes, read_info(self.root).get("flip_pairs", []))
         self.store = open_store(self.root / STORE)
         for video in self.videos:
             entry = self.store.entries.get(video)
@@ -102,7 +111,8 @@ class ClipDataset(Dataset):
             flip = bool(rng.integers(0, 2))
             indices = transforms.window_indices(start, num_frames, self.clip_len)
             clip = self.store.read_frames(video, indices, (*offset, size, size), flip)  # (T, H, W, C)
-            return torch.from_numpy(clip).permute(3, 0, 1, 2), self.labels[index]
+            label = self.flipped_label[self.labels[index]] if flip else self.labels[index]
+            return torch.from_numpy(clip).permute(3, 0, 1, 2), label
         starts = transforms.spaced_window_starts(num_frames, self.clip_len, self.windows)
         offsets = ([transforms.centre_crop_offset(height, width, size)] if self.crops == 1
                    else transforms.three_crop_offsets(height, width, size))

@@ -158,10 +158,12 @@ def read_records(dataset: str, sources: list[Path], out: Path, split: int, val_f
 def prepare_dataset(dataset: str, sources: list[str | Path], out: str | Path, *, split: int = 1, size: int = 128,
                     clip_len: int = 32, quality: int = 90, val_from_test: bool = False, allow_missing: bool = False,
                     workers: int | None = None, seed: int = 0, name: str | None = None,
-                    progress: bool = True) -> dict:
+                    flip_pairs: tuple[tuple[str, str], ...] = (), progress: bool = True) -> dict:
     """Prepare ``out`` from ``sources``; returns the counts, the skipped and missing videos and any warnings.
 
-    Resumable: videos already in the store are not decoded again.
+    ``flip_pairs`` names classes that a horizontal flip turns into each other (moving left and
+    moving right); training swaps their labels when it flips a clip. Resumable: videos already
+    in the store are not decoded again.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -185,6 +187,7 @@ def prepare_dataset(dataset: str, sources: list[str | Path], out: str | Path, *,
         "frame_rule": f"every 4th frame, else every 3rd/2nd/1st when fewer than {clip_len} would be kept",
         "split": split, "val": "20% sample of test (leaky)" if val_from_test else "whole train groups, about 8%",
         "counts": counts, "skipped": len(skipped), "missing": len(missing), "videos_root": str(videos_root),
+        "flip_pairs": [list(pair) for pair in flip_pairs if set(pair) <= set(classes)],
     })
     warnings = ["val is a 20% sample of the test list, so it overlaps test: selecting checkpoints on it "
                 "leaks test data into model selection"] if val_from_test else []

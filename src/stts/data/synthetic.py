@@ -26,6 +26,8 @@ from ..errors import SttsError
 from .prepare import prepare_dataset
 
 MOTIONS = ("MoveLeft", "MoveRight", "MoveUp", "MoveDown", "Grow", "Shrink", "RotateClockwise", "RotateAnticlockwise")
+# a horizontal flip turns one of these motions into the other
+FLIP_PAIRS = (("MoveLeft", "MoveRight"), ("RotateClockwise", "RotateAnticlockwise"))
 TEST_GROUPS = 7
 GROUPS = 25
 
@@ -155,5 +157,5 @@ def prepare_synthetic_motion(out: str | Path = "data/synthetic-motion", seed: in
     generate_synthetic_motion(out / "videos", seed, train_per_class, test_per_class, frames, width, height,
                               classes, workers, progress)
     prepare_dataset("ucf101", [out / "videos"], out, size=size, workers=workers, seed=seed,
-                    name="synthetic-motion", progress=progress)
+                    name="synthetic-motion", flip_pairs=FLIP_PAIRS, progress=progress)
     return out

@@ -10,20 +10,55 @@ BIN := $(VENV)/bin
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# reinstall only when the package's metadata changes
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# reinstall only when the package's metadata changes; the demo needs only the core dependencies
+$(VENV)/.installed-core: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.installed-core
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# visdom (optional: its test skips without it) builds only with setuptools<81 and no build isolation
+	-$(BIN)/python -m pip install --quiet "setuptools<81" && \
+		$(BIN)/python -m pip install --quiet --no-build-isolation "visdom>=0.2.4"
 	touch $@
 
 install: $(VENV)/.installed
 
+# the first ten minutes: built-in data, a small STTS-A, evaluation, inference on held-out videos
+DEMO_RUN ?= runs/demo
+DEMO_DATA := data/synthetic-motion
+demo: $(VENV)/.installed-core
+	$(BIN)/stts prepare synthetic-motion --out $(DEMO_DATA)
+	rm -rf $(DEMO_RUN)
+	$(BIN)/stts train --data_type synthetic-motion --out $(DEMO_RUN)
+	$(BIN)/stts evaluate $(DEMO_RUN)/best.pt --split test --views 3x1 --out $(DEMO_RUN)/evaluation
+	$(BIN)/stts infer $(DEMO_DATA)/videos/UCF-101/*/v_*_g01_c01.avi --checkpoint $(DEMO_RUN)/best.pt \
+		--out $(DEMO_RUN)/inference
+	@echo
+	@echo "demo done:"
+	@echo "  run folder       $(DEMO_RUN)  (statistics.csv, best.pt, TensorBoard events)"
+	@echo "  plots            $$(ls $(DEMO_RUN)/*.png | tr '\n' ' ')"
+	@echo "  evaluation       $(DEMO_RUN)/evaluation/summary.json, confusion.png"
+	@echo "  annotated video  $$(ls $(DEMO_RUN)/inference/*.annotated.mp4 | head -n 1)"
+
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 
+# one thread per test process: the tests' tensors are tiny, and the DDP tests run two processes
 test: lint
-	$(BIN)/pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q
+
+# one markdown table per script in benchmarks/results/, the tables the README quotes
+bench: install
+	mkdir -p benchmarks/results
+	for script in benchmarks/bench_*.py; do \
+		name=$$(basename $$script .py); \
+		echo "== $$name"; \
+		$(BIN)/python $$script > benchmarks/results/$$name.md || exit 1; \
+		cat benchmarks/results/$$name.md; \
+	done
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

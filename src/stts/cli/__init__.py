@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from ..errors import SttsError
-from . import models, prepare
+from . import evaluate, export, infer, models, prepare, train
 
 # each module defines add_parser(subparsers), which sets the subcommand's func
-COMMANDS = [models, prepare]
+COMMANDS = [models, infer, export, prepare, train, evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("sources", nargs="*", type=Path, metavar="SOURCE", help="archives or folders")
     parser.add_argument("--out", type=Path, help="prepared folder (default data/DATASET)")
     parser.add_argument("--split", type=int, choices=(1, 2, 3), default=1, help="official split (default 1)")
-    parser.add_argument("--size", type=int, default=None, help="stored frame height (default 128; 80 for synthetic)")
+    parser.add_argument("--size", type=int, default=None, help="stored frame height (default 128; 64 for synthetic)")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality of stored frames (default 90)")
     parser.add_argument("--val-from-test", action="store_true",
                         help="UCF101: the seed's val, a 20%% sample of test (overlaps test; not recommended)")
@@ -34,7 +34,7 @@ def add_parser(subparsers) -> None:
     synthetic = parser.add_argument_group("synthetic-motion")
     synthetic.add_argument("--train-per-class", type=int, default=60)
     synthetic.add_argument("--test-per-class", type=int, default=21)
-    synthetic.add_argument("--frames", type=int, default=48, help="frames a video (25 fps)")
+    synthetic.add_argument("--frames", type=int, default=32, help="frames a video (25 fps)")
     synthetic.add_argument("--frame-size", default="128x96", help="WxH of generated videos (default 128x96)")
     synthetic.add_argument("--classes", type=int, default=8, help="number of motion classes, 2..8")
     parser.set_defaults(func=run)
@@ -57,7 +57,7 @@ def run(args) -> int:
     if args.dataset == "synthetic-motion":
         width, height = (int(v) for v in args.frame_size.lower().split("x"))
         prepare_synthetic_motion(out, args.seed, args.train_per_class, args.test_per_class, args.frames, width,
-                                 height, args.classes, args.size or 80, args.workers, progress)
+                                 height, args.classes, args.size or 64, args.workers, progress)
         info = json.loads((out / "dataset.json").read_text())
         result = {"classes": info["classes"], **info["counts"], "skipped": [], "missing": [], "warnings": [],
                   "reasons": {}}

@@ -57,9 +57,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
-        what = found.group(1) if found else "objects other than tensors and plain data"
-        raise SttsError(f"{path}: refused to load with weights_only=True: it holds {what}; not a stts checkpoint") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        if not found:
+            raise SttsError(f"{path}: not a readable PyTorch checkpoint ({error})") from None
+        raise SttsError(f"{path}: refused to load with weights_only=True: it holds {found.group(1)}, "
+                        "not only tensors and plain data; not a stts checkpoint") from None
+    except Exception as error:  # a truncated or foreign file fails deep inside the unpickler in many ways
         raise SttsError(f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: {error})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise SttsError(f"{path}: not a stts checkpoint (no '{FORMAT}' marker); train one with `stts train`")
@@ -112,3 +114,34 @@ def last_linear_prefix(model: nn.Module) -> str:
     """State-dict prefix of the classifier (the last ``nn.Linear``), e.g. ``'fc.'``."""
     name = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
     return name + "."
+
+
+def capture_rng() -> dict[str, Any]:
+    """This process's random states (torch, CUDA, numpy, random) in a ``weights_only``-loadable form."""
+    import random
+
+    import numpy as np
+
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype("int64")), "position": position,
+                  "has_gauss": has_gauss, "gauss": gauss},
+        "python": random.getstate(),
+    }
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng`."""
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype("uint32"), n["position"], n["has_gauss"], n["gauss"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))

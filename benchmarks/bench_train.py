@@ -1,0 +1,94 @@
+"""Train-step throughput of every network: the seed's way (fp32, eager, contiguous) against stts's default path.
+
+The default path is what ``stts train`` does: autocast to the resolved precision (bf16 where the
+CPU has AVX-512 BF16/AMX), channels-last-3d weights and inputs. Also reports the achieved GFLOP/s
+(3x the forward FLOPs per clip for forward + backward) as a share of this machine's measured
+fp32 and bf16 matmul GFLOP/s. Prints a markdown table. Timings on a shared machine are noisy.
+
+    python benchmarks/bench_train.py [--clip 16x112x112] [--batch 8] [--width 64] [--steps 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+
+import torch
+import torch.nn.functional as F
+
+from stts.engine.precision import autocast, resolve_precision
+from stts.models import build_model, list_models
+from stts.models.summary import forward_flops
+
+
+def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def clips_per_second(name: str, clip: tuple[int, int, int], batch: int, width: int, steps: int, fast: bool) -> float:
+    torch.manual_seed(0)
+    model = build_model(name, 101, width=width)
+    x = torch.randint(0, 256, (batch, 3, *clip), dtype=torch.uint8).float().div(255)
+    y = torch.randint(0, 101, (batch,))
+    if fast:
+        model = model.to(memory_format=torch.channels_last_3d)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+        precision = resolve_precision("auto", torch.device("cpu"))
+        context = autocast(precision, torch.device("cpu"))
+    else:
+        context = contextlib.nullcontext
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=5e-4)
+
+    def step():
+        with context():
+            loss = F.cross_entropy(model(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()  # first call: oneDNN primitive creation
+    best = float("inf")
+    for _ in range(steps):  # best of steps: the least disturbed by other work on the machine
+        start = time.perf_counter()
+        step()
+        best = min(best, time.perf_counter() - start)
+    return batch / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", default="16x112x112")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--models", default=",".join(list_models()))
+    args = parser.parse_args()
+    clip = tuple(int(v) for v in args.clip.split("x"))
+    fp32_peak, bf16_peak = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
+    precision = resolve_precision("auto", torch.device("cpu"))
+    print(f"CPU, {torch.get_num_threads()} threads; matmul peak: fp32 {fp32_peak:.0f} GFLOP/s, "
+          f"bf16 {bf16_peak:.0f} GFLOP/s; default path: {precision} autocast + channels-last-3d")
+    print(f"clip {args.clip}, batch {args.batch}, width {args.width}, best of {args.steps} train steps\n")
+    print("| network | seed's way (fp32 eager) clips/s | default path clips/s | speed-up | "
+          "GFLOP/s seed / % fp32 peak | GFLOP/s default / % of its peak |")
+    print("|---|---:|---:|---:|---:|---:|")
+    peak = bf16_peak if precision == "bf16" else fp32_peak
+    for name in args.models.split(","):
+        with torch.device("meta"):
+            flops = 3 * forward_flops(build_model(name, 101, width=args.width), clip)  # forward + backward
+        seed = clips_per_second(name, clip, args.batch, args.width, args.steps, fast=False)
+        fast = clips_per_second(name, clip, args.batch, args.width, args.steps, fast=True)
+        seed_gflops, fast_gflops = seed * flops / 1e9, fast * flops / 1e9
+        print(f"| {name} | {seed:.2f} | {fast:.2f} | {fast / seed:.2f}x | {seed_gflops:.0f} / "
+              f"{100 * seed_gflops / fp32_peak:.0f} % | {fast_gflops:.0f} / {100 * fast_gflops / peak:.0f} % |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""``stts train``: the seed's train.py options (both spellings) plus the run's own."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+from pathlib import Path
+
+from ..engine.checkpoint import load_checkpoint
+from ..engine.config import DATA_TYPE_DEFAULTS, TrainConfig, resolve_config, resume_config
+from ..engine.distributed import launch, parse_gpu_ids
+from ..engine.precision import PRECISIONS
+from ..errors import SttsError
+from ..models import list_models
+
+SMALL = ", ".join(f"{k}={v}" for k, v in DATA_TYPE_DEFAULTS["synthetic-motion"].items())
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a network (one process per GPU with --gpu_ids 0,1; many machines via torchrun)",
+        description="Train with the seed's recipe: Adam, cross-entropy, ReduceLROnPlateau on the val loss; "
+                    "the checkpoint with the best val top-1 is kept as best.pt, the last epoch as last.pt. "
+                    f"synthetic-motion uses small defaults ({SMALL}) unless given.",
+    )
+    add = parser.add_argument
+    add("--data_type", "--data-type", dest="data_type",
+        help="ucf101 (default), hmdb51, synthetic-motion, or the path of a prepared folder dataset")
+    add("--data-root", "--data_root", dest="data_root", help="where prepared datasets live (default data/)")
+    add("--model_type", "--model-type", dest="model_type", choices=list_models(), help="network (default stts-a)")
+    add("--batch_size", "--batch-size", dest="batch_size", type=int, help="clips per batch and process (default 16)")
+    add("--num_epochs", "--num-epochs", "--epochs", dest="epochs", type=int, help="epochs (default 100)")
+    add("--gpu_ids", "--gpu-ids", dest="gpu_ids",
+        help="GPUs to train on, e.g. 0,1 (default: all visible; the CPU when there is no CUDA)")
+    add("--clip-len", "--clip_len", dest="clip_len", type=int, help="frames per clip (default 32)")
+    add("--crop-size", "--crop_size", dest="crop_size", type=int, help="crop side in pixels (default 112)")
+    add("--width", type=int, help="network width: channels of the stem (default 64, the seed's)")
+    add("--lr", type=float, help="Adam learning rate (default 1e-4)")
+    add("--weight-decay", "--weight_decay", dest="weight_decay", type=float, help="weight decay (default 5e-4)")
+    add("--workers", type=int, help="data loader processes per training process (default 4)")
+    add("--seed", type=int, help="random seed (default 0)")
+    add("--precision", choices=PRECISIONS,
+        help="auto (default: bf16 where the hardware runs it natively, else fp32), bf16, fp16 (CUDA, with "
+             "gradient scaling) or fp32")
+    add("--compile", action="store_true", default=None, help="torch.compile the network")
+    add("--out", help="run folder (default runs/<data_type>_<model_type>_<time>)")
+    add("--resume", metavar="RUN", help="continue the run in folder RUN (or from RUN/last.pt) with its saved config")
+    add("--pretrained", metavar="CKPT", help="warm start from a checkpoint of the same network (classifier dropped)")
+    add("--no-tensorboard", dest="tensorboard", action="store_false", default=None,
+        help="do not write TensorBoard logs (written to RUN/tensorboard by default)")
+    add("--visdom", nargs="?", const="127.0.0.1:8097", metavar="HOST:PORT",
+        help="also plot to a visdom server (default 127.0.0.1:8097), environment named after the dataset")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine.train import fit
+
+    given = {name: getattr(args, name, None) for name in TrainConfig.__dataclass_fields__}
+    if args.resume:
+        folder = Path(args.resume)
+        folder = folder.parent if folder.is_file() else folder
+        if not (folder / "last.pt").is_file():
+            raise SttsError(f"--resume {args.resume}: no last.pt there; give the run folder of an earlier `stts train`")
+        config = resume_config(load_checkpoint(folder / "last.pt")["config"], given, folder)
+    else:
+        if args.out and (Path(args.out) / "last.pt").exists():
+            raise SttsError(f"--out {args.out} already holds a run; continue it with --resume {args.out} "
+                            "or choose another folder")
+        config = resolve_config(given)
+    devices = parse_gpu_ids(config.gpu_ids)
+    if devices[0].type == "cpu" and os.environ.get("RANK", "0") == "0":
+        ignored = f" (--gpu_ids {config.gpu_ids} ignored)" if config.gpu_ids else ""
+        print(f"stts train: no CUDA GPU visible: training on the CPU{ignored}")
+    result = launch(functools.partial(fit, resume=bool(args.resume)), config, devices)
+    return 130 if result and result.get("interrupted") else 0

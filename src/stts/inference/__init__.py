@@ -1,0 +1,1 @@
+"""Prediction on whole videos (sliding windows), annotated copies, the pop-up window and ONNX export."""

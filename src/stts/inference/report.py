@@ -1,0 +1,73 @@
+"""One video's predictions as a JSON record and a CSV table of windows."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .predict import VideoPrediction
+
+
+def video_record(video: str, prediction: VideoPrediction, k: int, fps: float, num_frames: int) -> dict[str, Any]:
+    """The per-video JSON: ``video``, ``top1``, ``probability``, ``topk``, ``windows`` and how they were sampled."""
+    topk = prediction.topk(prediction.probabilities, k)
+    windows = []
+    for index, (probs, (first, last)) in enumerate(zip(prediction.window_probs, prediction.window_frames, strict=True)):
+        windows.append({
+            "index": index,
+            "start_frame": first,
+            "end_frame": last,
+            "start_time": round(first / fps, 3),
+            "end_time": round((last + 1) / fps, 3),
+            "topk": prediction.topk(probs, k),
+        })
+    return {
+        "video": video,
+        "top1": topk[0]["class"],
+        "probability": topk[0]["probability"],
+        "topk": topk,
+        "windows": windows,
+        "frames": num_frames,
+        "fps": round(fps, 6),
+        "frame_step": prediction.step,
+        "stride": prediction.stride,
+    }
+
+
+def _atomic_write(path: Path, write) -> Path:
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as file:
+            write(file)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(record: dict[str, Any], path: Path) -> Path:
+    return _atomic_write(path, lambda file: json.dump(record, file, indent=1))
+
+
+def write_csv(record: dict[str, Any], path: Path) -> Path:
+    """One row per window: its frames, times and the top-k classes with their probabilities."""
+    k = len(record["topk"])
+    header = ["window", "start_frame", "end_frame", "start_time", "end_time"]
+    for rank in range(1, k + 1):
+        header += [f"class_{rank}", f"probability_{rank}"]
+
+    def write(file):
+        writer = csv.writer(file)
+        writer.writerow(header)
+        for window in record["windows"]:
+            row = [window["index"], window["start_frame"], window["end_frame"], window["start_time"], window["end_time"]]
+            for entry in window["topk"]:
+                row += [entry["class"], entry["probability"]]
+            writer.writerow(row)
+
+    return _atomic_write(path, write)

@@ -1,0 +1,267 @@
+"""stts infer: windows, preprocessing, per-video outputs, annotated mp4s and bad input, on tiny real videos."""
+
+from __future__ import annotations
+
+import csv
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from data_fixtures import write_video
+from stts.cli import main
+from stts.data import ClipDataset, prepare_dataset
+from stts.data.transforms import window_indices
+from stts.data.video import read_kept_frames
+from stts.engine.checkpoint import save_checkpoint
+from stts.inference.pipeline import collect_videos, output_names
+from stts.inference.predict import Predictor, window
+from stts.inference.preprocess import resize_frames
+from stts.inference.windows import frame_probabilities, frame_slots, window_frame_range, window_starts
+from stts.models import build_model
+
+CLASSES = ["circle", "square", "triangle"]
+CONFIG = {"model_type": "stts-a", "width": 8, "blocks": [1, 1, 1, 1], "clip_len": 8, "crop_size": 32,
+          "frame_height": 40, "frame_rule_clip_len": 8, "data_type": "synthetic-motion"}
+
+
+def write_checkpoint(path: Path, seed: int = 0, **config) -> Path:
+    torch.manual_seed(seed)
+    config = {k: v for k, v in {**CONFIG, **config}.items() if v is not None}  # None drops a key
+    model = build_model(config["model_type"], len(CLASSES), width=config["width"], blocks=config["blocks"])
+    return save_checkpoint({"model": model.state_dict(), "config": config, "classes": CLASSES}, path)
+
+
+def write_mp4(path: Path, frames: int, width: int, height: int, rotation: int = 0, fps: int = 30) -> Path:
+    """H.264 (yuv444p, so odd sizes work) on a white background with a dark bar; optional display rotation."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv444p"
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for i in range(frames):
+            frame = np.full((height, width, 3), 255, np.uint8)
+            frame[height // 2:, (i * 3) % width:(i * 3) % width + 5] = 0
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def decoded(path: Path) -> tuple[int, int, int, Fraction]:
+    """(frames, width, height, rate) of a video as a player sees it."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        count = sum(1 for _ in container.decode(stream))
+        return count, stream.width, stream.height, stream.average_rate
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("infer")
+    corrupt = root / "corrupt.mp4"
+    good = write_mp4(root / "good.mp4", 40, 64, 48)
+    corrupt.write_bytes(good.read_bytes()[:300])  # the header survives, the frames do not
+    return {
+        "ckpt": write_checkpoint(root / "tiny.pt"),
+        "avi": write_video(root / "clips" / "plain.avi", frames=30),
+        "good": good,
+        "odd": write_mp4(root / "odd.mp4", 21, 65, 47),
+        "rotated": write_mp4(root / "rotated.mp4", 20, 64, 48, rotation=90),
+        "short": write_mp4(root / "short.mp4", 3, 64, 48),
+        "garbage": root / "garbage.avi",
+        "corrupt": corrupt,
+        "root": root,
+    }
+
+
+@pytest.fixture(scope="module")
+def predictor(files) -> Predictor:
+    return Predictor(files["ckpt"], precision="fp32", batch_size=4)
+
+
+# --- windows: pure functions ---------------------------------------------------------------------------------------
+
+def test_windows_cover_the_video_and_end_on_its_last_kept_frame():
+    assert window_starts(20, 8, 2) == [0, 2, 4, 6, 8, 10, 12]
+    assert window_starts(21, 8, 5) == [0, 5, 10, 13]
+    assert window_starts(8, 8, 2) == [0]
+    assert window_starts(3, 8, 2) == [0]  # shorter than a clip: one padded window
+
+
+def test_each_frame_gets_the_mean_of_the_windows_covering_it():
+    # 10 frames kept every 2nd -> 5 kept; windows of 3 kept frames at 0 and 2
+    slots = frame_slots(10, 2, 5)
+    assert slots.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    probs = np.array([[1.0, 0.0], [0.0, 1.0]])
+    frames = frame_probabilities(probs, [0, 2], 3, slots)
+    assert frames[:4].tolist() == [[1, 0]] * 4  # first window only
+    assert frames[4:6].tolist() == [[0.5, 0.5]] * 2  # both windows
+    assert frames[6:].tolist() == [[0, 1]] * 4
+    assert window_frame_range(2, 3, 2, 10) == (4, 9)
+    # frames past the last kept one (step does not divide the count) belong to it
+    assert frame_slots(11, 2, 6)[-1] == 5
+
+
+def test_output_names_stay_unique(tmp_path):
+    videos = [tmp_path / "a" / "x.avi", tmp_path / "b" / "x.avi", tmp_path / "b" / "y.avi"]
+    assert output_names(videos) == ["a_x", "b_x", "y"]
+
+
+def test_a_folder_stands_for_its_videos(files):
+    assert collect_videos([files["avi"].parent, files["good"]]) == [files["avi"], files["good"]]
+
+
+# --- prediction --------------------------------------------------------------------------------------------------
+
+def test_windows_are_batched_without_changing_the_result(files, predictor):
+    frames = np.random.default_rng(0).integers(0, 256, (60, 48, 64, 3), dtype=np.uint8)
+    one = Predictor(files["ckpt"], precision="fp32", batch_size=1).predict(frames, stride=2)
+    many = predictor.predict(frames, stride=2)  # batches of 4 windows
+    assert len(one.window_probs) == len(window_starts(15, 8, 2)) == 5  # 60 frames, every 4th kept
+    np.testing.assert_allclose(one.window_probs, many.window_probs, atol=1e-5)
+    np.testing.assert_allclose(many.window_probs.sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(many.probabilities, many.window_probs.mean(0), atol=1e-6)
+    assert many.frame_probs.shape == (60, len(CLASSES))
+
+
+def test_windows_sample_frames_with_the_training_step(predictor):
+    # 40 frames with the rule for 8-frame clips: every 4th frame (10 kept), default stride 2
+    frames = np.zeros((40, 48, 64, 3), np.uint8)
+    result = predictor.predict(frames)
+    assert (result.step, result.stride) == (4, 2)
+    assert result.window_frames == [(0, 31), (8, 39)]
+
+
+def test_frames_are_resized_to_the_training_height_and_centre_cropped(predictor):
+    frames = np.zeros((2, 96, 128, 3), np.uint8)
+    frames[:, 40:56, 56:72] = 255  # a square in the middle survives the crop; the corners do not
+    frames[:, :8, :8] = 255
+    prepared = predictor.prepare(resize_frames(frames, predictor.prep.height))
+    assert prepared.shape == (2, 32, 32, 3)  # 128x96 -> 53x40 -> 32x32
+    assert prepared[:, 14:18, 14:18].min() > 200 and prepared[:, :4, :4].max() < 30
+
+
+def test_a_video_shorter_than_a_clip_is_padded_as_in_training(predictor):
+    frames = np.random.default_rng(1).integers(0, 256, (3, 40, 53, 3), dtype=np.uint8)
+    result = predictor.predict(frames)
+    assert len(result.window_probs) == 1 and result.frame_probs.shape == (3, 3)
+    kept = torch.from_numpy(predictor.prepare(frames))  # already at the training height
+    clip = kept[torch.from_numpy(window_indices(0, 3, 8))][None]  # (1, 8, 32, 32, 3): frames 0,0,0,1,1,1,2,2
+    expected = torch.softmax(predictor.logits(clip), 1)[0].numpy()
+    np.testing.assert_allclose(result.window_probs[0], expected, atol=1e-6)
+
+
+def test_windows_see_the_frames_training_evaluates(files, tmp_path):
+    # a prepared dataset (JPEG store at height 40, frame rule for 8-frame clips) and a checkpoint naming it
+    videos = tmp_path / "videos"
+    source = write_video(videos / "a" / "v1.avi", frames=40, seed=3)
+    write_video(videos / "b" / "v2.avi", frames=40, seed=4)
+    prepared = tmp_path / "prepared"
+    prepare_dataset("folder", [videos], prepared, size=40, clip_len=8, workers=1, progress=False)
+    checkpoint = write_checkpoint(tmp_path / "ckpt.pt", data_type=str(prepared), frame_height=None, frame_rule_clip_len=None)
+    predictor = Predictor(checkpoint, precision="fp32")
+    assert (predictor.prep.height, predictor.prep.rule_clip_len, predictor.prep.source) == (40, 8, "dataset.json")
+
+    dataset = ClipDataset(prepared, "train", clip_len=8, crop_size=32)  # evaluation: middle window, centre crop
+    expected, _ = dataset[dataset.videos.index("a/v1.avi")]  # (C, T, H, W)
+    kept, step, count, _ = read_kept_frames(source, predictor.prep.height, predictor.prep.rule_clip_len)
+    kept = torch.from_numpy(predictor.prepare(np.stack(kept)))
+    assert (step, count, len(kept)) == (4, 40, 10) and 1 in window_starts(10, 8, 1)
+    ours = window(kept, 1, 8).permute(3, 0, 1, 2)  # the middle window, (C, T, H, W)
+    assert ours.shape == expected.shape
+    assert (ours.float() - expected.float()).abs().mean() < 3  # the store's JPEG error only
+    assert (window(kept, 2, 8).permute(3, 0, 1, 2).float() - expected.float()).abs().mean() > 3  # a window off is not
+
+
+# --- the command -------------------------------------------------------------------------------------------------
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main(["infer", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_infer_writes_json_csv_and_an_annotated_copy_per_video(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli(capsys, files["good"], files["avi"], "--checkpoint", files["ckpt"], "--out", out,
+                                   "--json", "--topk", "2", "--precision", "fp32")
+    assert code == 0, stderr
+    listing = json.loads(stdout)
+    assert [Path(r["video"]).name for r in listing] == ["good.mp4", "plain.avi"]
+    for record in listing:
+        assert set(record) == {"video", "top1", "probability", "topk", "windows"}
+        assert record["top1"] == record["topk"][0]["class"] and len(record["topk"]) == 2
+    assert "real time" in stderr  # the human-readable lines go to stderr under --json
+
+    saved = json.loads((out / "good.json").read_text())
+    assert saved["frames"] == 40 and saved["frame_step"] == 4 and len(saved["windows"]) == 2
+    rows = list(csv.DictReader((out / "good.csv").open()))
+    assert len(rows) == 2 and rows[1]["start_frame"] == "8" and rows[1]["class_1"] in CLASSES
+    assert float(rows[0]["probability_1"]) >= float(rows[0]["probability_2"])
+
+    for name, source in (("good", files["good"]), ("plain", files["avi"])):
+        assert decoded(out / f"{name}.annotated.mp4") == decoded(source)  # frame count, size and rate kept
+    # the label's dark box is drawn on the white frames' top-left corner
+    with av.open(str(out / "good.annotated.mp4")) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert frame[4:8, 2:30].mean() < 120 and frame[20:24].mean() > 200  # the box, and white below it
+
+
+def test_odd_sizes_and_rotation_metadata(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, _, stderr = run_cli(capsys, files["odd"], files["rotated"], "--checkpoint", files["ckpt"], "--out", out)
+    assert code == 0, stderr
+    frames, width, height, rate = decoded(out / "odd.annotated.mp4")
+    assert (frames, rate) == (21, 30) and (width, height) == (66, 48)  # yuv420p: one replicated column and row
+    # rotation metadata is applied: the upright 48x64 video is annotated and written without it
+    assert decoded(out / "rotated.annotated.mp4") == (20, 48, 64, 30)
+
+
+def test_a_bad_video_is_reported_and_the_others_still_processed(files, tmp_path, capsys):
+    files["garbage"].write_bytes(b"not a video at all" * 50)
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli(capsys, files["garbage"], files["short"], files["corrupt"], tmp_path / "missing.avi",
+                                   "--checkpoint", files["ckpt"], "--out", out, "--json")
+    assert code != 0
+    errors = [line for line in stderr.splitlines() if "error:" in line]
+    assert len(errors) == 3 and "garbage.avi" in errors[0] and "corrupt.mp4" in errors[1] and "missing.avi" in errors[2]
+    assert [Path(r["video"]).name for r in json.loads(stdout)] == ["short.mp4"]
+    assert decoded(out / "short.annotated.mp4")[0] == 3
+    assert not (out / "garbage.json").exists()
+
+
+def test_a_checkpoint_that_is_not_stts_is_refused(files, tmp_path, capsys):
+    foreign = tmp_path / "foreign.pth"
+    torch.save({"state_dict": build_model("stts-a", 3, width=8).state_dict()}, foreign)
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    for checkpoint in (foreign, text):
+        code, _, stderr = run_cli(capsys, files["good"], "--checkpoint", checkpoint, "--out", tmp_path)
+        assert code == 2 and len(stderr.strip().splitlines()) == 1 and str(checkpoint) in stderr
+
+
+def test_the_seeds_flags_are_checked_against_the_checkpoint(files, tmp_path, capsys):
+    code, _, stderr = run_cli(capsys, "--video_name", files["good"], "--model_name", files["ckpt"], "--model_type", "c3d",
+                              "--out", tmp_path)
+    assert code == 2 and "c3d" in stderr and "stts-a" in stderr
+    code, _, stderr = run_cli(capsys, "--video_name", files["good"], "--model_name", files["ckpt"], "--data_type", "ucf101",
+                              "--out", tmp_path)
+    assert code == 2 and "synthetic-motion" in stderr
+    code, _, stderr = run_cli(capsys, "--video_name", files["good"], "--model_name", files["ckpt"], "--model_type", "stts-a",
+                              "--data_type", "synthetic-motion", "--out", tmp_path)
+    assert code == 0, stderr
+    assert (tmp_path / "good.annotated.mp4").is_file()
+
+
+def test_show_without_a_display_says_so_and_still_writes_the_files(files, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code, _, stderr = run_cli(capsys, files["good"], "--checkpoint", files["ckpt"], "--out", tmp_path, "--show")
+    assert code == 0
+    lines = [line for line in stderr.splitlines() if "--show" in line]
+    assert len(lines) == 1 and "no display" in lines[0] and str(tmp_path) in lines[0]
+    assert (tmp_path / "good.annotated.mp4").is_file()

@@ -1,0 +1,142 @@
+"""The training loop on a small in-memory clip dataset: files, resume, interruption, divergence, warm start."""
+
+import dataclasses
+import os
+import signal
+
+import pytest
+import torch
+
+from conftest import moving_squares
+from stts.engine import checkpoint as ckpt
+from stts.engine.config import TrainConfig, resume_config
+from stts.engine.reporting import COLUMNS, read_statistics
+from stts.engine.train import fit
+from stts.errors import SttsError
+
+# fp32: oneDNN's bf16 convolution backward is not bit-reproducible on the CPU, fp32 is
+BASE = dict(data_type="tiny", model_type="stts", width=8, clip_len=8, crop_size=32, batch_size=4, lr=1e-3,
+            workers=0, precision="fp32", tensorboard=False)
+CHECKPOINT_KEYS = {"format", "version", "model", "optimizer", "scheduler", "scaler", "epoch", "rng", "config",
+                   "classes", "best_metric", "history"}
+
+
+def train(tmp_path, name, resume=False, data=None, **options):
+    config = TrainConfig(**{**BASE, **options, "out": str(tmp_path / name)})
+    return fit(config, datasets=data or moving_squares(), resume=resume)
+
+
+def test_run_folder_holds_statistics_checkpoints_pictures_and_tensorboard(tmp_path):
+    result = train(tmp_path, "run", epochs=2, tensorboard=True)
+    run = result["run"]
+    rows = read_statistics(run / "statistics.csv")
+    assert list(rows[0]) == COLUMNS
+    assert [row["epoch"] for row in rows] == [1, 2]
+    assert all(0 <= row[c] <= 100 for row in rows for c in COLUMNS if c.endswith("accuracy"))
+    for name in ("curves.png", "confusion_train.png", "confusion_val.png", "confusion_test.png"):
+        assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    state = ckpt.load_checkpoint(run / "last.pt")
+    assert CHECKPOINT_KEYS <= set(state)
+    assert state["epoch"] == 2 and state["classes"] == ["right", "left", "down", "up"]
+    assert state["config"]["model_type"] == "stts" and state["config"]["num_classes"] == 4
+    assert [pytest.approx(row, rel=1e-5) for row in state["history"]] == rows
+    best = ckpt.load_checkpoint(run / "best.pt")
+    assert best["best_metric"] == max(row["val_top1_accuracy"] for row in rows)
+    assert best["history"][-1]["val_top1_accuracy"] == best["best_metric"]
+    assert (run / "config.json").is_file()
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert {"Loss/train", "Top1 Accuracy/val", "Top5 Accuracy/test", "Learning Rate"} <= set(events.Tags()["scalars"])
+    logged = [(e.step, e.value) for e in events.Scalars("Loss/val")]
+    assert logged == [(row["epoch"], pytest.approx(row["val_loss"], rel=1e-4)) for row in rows]
+    assert "Confusion Matrix/test" in events.Tags()["images"]
+
+
+def test_resume_between_epochs_equals_an_uninterrupted_run(tmp_path):
+    train(tmp_path, "whole", epochs=3)
+    train(tmp_path, "parts", epochs=1)
+    resumed = train(tmp_path, "parts", resume=True, epochs=3)
+    assert not resumed["interrupted"]
+    whole, parts = (read_statistics(tmp_path / n / "statistics.csv") for n in ("whole", "parts"))
+    assert parts == whole
+    a, b = (ckpt.load_checkpoint(tmp_path / n / "last.pt")["model"] for n in ("whole", "parts"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+class SignalAt:
+    """Delivers a real signal to this process when item ``index`` is read in ``epoch`` (workers=0)."""
+
+    def __init__(self, dataset, epoch, index, number=signal.SIGINT):
+        self.dataset, self.epoch, self.index, self.number, self.fired = dataset, epoch, index, number, False
+        self.classes = dataset.classes
+
+    def set_epoch(self, epoch):
+        self.dataset.set_epoch(epoch)
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        if self.dataset.epoch == self.epoch and index == self.index and not self.fired:
+            self.fired = True
+            os.kill(os.getpid(), self.number)
+        return self.dataset[index]
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_signal_in_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, number):
+    train(tmp_path, "whole", epochs=3)
+    data = moving_squares()
+    data["train"] = SignalAt(data["train"], epoch=2, index=5, number=number)
+    stopped = train(tmp_path, "parts", data=data, epochs=3)
+    assert stopped["interrupted"] and data["train"].fired
+    assert ckpt.load_checkpoint(tmp_path / "parts" / "last.pt")["epoch"] == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    train(tmp_path, "parts", resume=True, epochs=3)
+    whole, parts = (read_statistics(tmp_path / n / "statistics.csv") for n in ("whole", "parts"))
+    assert parts == whole
+
+
+def test_diverging_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    train(tmp_path, "run", epochs=1)
+    good = (tmp_path / "run" / "last.pt").read_bytes()
+    # an absurd learning rate sends the weights past float32's range within a few steps
+    config = resume_config(ckpt.load_checkpoint(tmp_path / "run" / "last.pt")["config"], {"epochs": 2},
+                           tmp_path / "run")
+    state = ckpt.load_checkpoint(tmp_path / "run" / "last.pt")
+    for group in state["optimizer"]["param_groups"]:
+        group["lr"] = 1e38
+    ckpt.save_checkpoint(state, tmp_path / "run" / "last.pt")
+    good = (tmp_path / "run" / "last.pt").read_bytes()
+    with pytest.raises(SttsError, match=r"loss became (nan|inf).*last.pt keeps epoch 1.*--lr"):
+        fit(config, datasets=moving_squares(), resume=True)
+    assert (tmp_path / "run" / "last.pt").read_bytes() == good
+    assert len(read_statistics(tmp_path / "run" / "statistics.csv")) == 1
+
+
+def test_pretrained_warm_start_keeps_features_and_drops_the_classifier(tmp_path):
+    source = train(tmp_path, "source", epochs=1)["run"] / "best.pt"
+    data = moving_squares()
+    for dataset in data.values():
+        dataset.classes = ["a", "b", "c", "d", "e"]  # another data set: another classifier size
+    warm = train(tmp_path, "warm", data=data, epochs=1, lr=1e-12, pretrained=str(source))
+    before = ckpt.load_checkpoint(source)["model"]
+    after = dict(warm["model"].named_parameters())
+    assert after["fc.weight"].shape[0] == 5
+    for name, value in after.items():
+        if not name.startswith("fc."):
+            assert torch.allclose(value, before[name], atol=1e-6), name
+    with pytest.raises(SttsError, match="it is a stts checkpoint, this run trains r2plus1d"):
+        train(tmp_path, "other", epochs=1, model_type="r2plus1d", pretrained=str(source))
+
+
+def test_resume_refuses_to_change_the_recipe(tmp_path):
+    train(tmp_path, "run", epochs=1)
+    saved = ckpt.load_checkpoint(tmp_path / "run" / "last.pt")["config"]
+    with pytest.raises(SttsError, match="--lr"):
+        resume_config(saved, {"lr": 0.5}, tmp_path / "run")
+    config = resume_config(saved, {"epochs": 5, "workers": 0, "lr": saved["lr"]}, tmp_path / "run")
+    assert config.epochs == 5 and dataclasses.asdict(config)["width"] == 8

@@ -38,6 +38,8 @@ def add_parser(subparsers) -> None:
     add("--width", type=int, help="network width: channels of the stem (default 64, the seed's)")
     add("--lr", type=float, help="Adam learning rate (default 1e-4)")
     add("--weight-decay", "--weight_decay", dest="weight_decay", type=float, help="weight decay (default 5e-4)")
+    add("--lr-patience", "--lr_patience", dest="lr_patience", type=int,
+        help="epochs without a better val loss before the learning rate drops 10x (default 10)")
     add("--workers", type=int, help="data loader processes per training process (default 4)")
     add("--seed", type=int, help="random seed (default 0)")
     add("--precision", choices=PRECISIONS,

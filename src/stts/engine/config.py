@@ -27,6 +27,7 @@ class TrainConfig:
     epochs: int = 100
     lr: float = 1e-4
     weight_decay: float = 5e-4
+    lr_patience: int = 10  # ReduceLROnPlateau's default, as in the seed
     workers: int = 4
     seed: int = 0
     precision: str = "auto"
@@ -63,7 +64,7 @@ class TrainConfig:
 # second of CPU, which is what ends the from-scratch plateau sooner.
 DATA_TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
     "synthetic-motion": {"width": 16, "clip_len": 16, "crop_size": 48, "epochs": 12, "lr": 2e-3,
-                         "batch_size": 8, "precision": "fp32"},
+                         "lr_patience": 1, "batch_size": 8, "precision": "fp32"},
 }
 
 # what --resume may change: how the run is executed, not what it computes
@@ -109,6 +110,8 @@ def check(config: TrainConfig) -> None:
             raise SttsError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
     if config.lr <= 0 or config.weight_decay < 0:
         raise SttsError(f"--lr must be positive and --weight-decay not negative, got {config.lr}, {config.weight_decay}")
+    if config.lr_patience < 0:
+        raise SttsError(f"--lr-patience must be 0 or more, got {config.lr_patience}")
     if config.workers < 0:
         raise SttsError(f"--workers must be 0 or more, got {config.workers}")
 

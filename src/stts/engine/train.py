@@ -132,7 +132,8 @@ def fit(config: TrainConfig, context: Context | None = None, datasets: dict[str,
         load_pretrained(model, config)
     model.to(device, memory_format=torch.channels_last_3d)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1,
+                                                           patience=config.lr_patience)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     history, best, start_epoch = [], -1.0, 1
     if state is not None:

@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--clip", default="16x112x112")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--width", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--models", default=",".join(list_models()))
     args = parser.parse_args()
     clip = tuple(int(v) for v in args.clip.split("x"))

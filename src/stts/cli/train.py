@@ -40,7 +40,7 @@ def add_parser(subparsers) -> None:
     add("--weight-decay", "--weight_decay", dest="weight_decay", type=float, help="weight decay (default 5e-4)")
     add("--lr-patience", "--lr_patience", dest="lr_patience", type=int,
         help="epochs without a better val loss before the learning rate drops 10x (default 10)")
-    add("--workers", type=int, help="data loader processes per training process (default 4)")
+    add("--workers", type=int, help="data loader processes per training process (default: cores, at most 4)")
     add("--seed", type=int, help="random seed (default 0)")
     add("--precision", choices=PRECISIONS,
         help="auto (default: bf16 where the hardware runs it natively, else fp32), bf16, fp16 (CUDA, with "

@@ -44,7 +44,7 @@ demo: $(VENV)/.installed-core
 	@echo "  annotated video  $$(ls $(DEMO_RUN)/inference/*.annotated.mp4 | head -n 1)"
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
 
 # one thread per test process: the tests' tensors are tiny, and the DDP tests run two processes
 test: lint

@@ -58,11 +58,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except pickle.UnpicklingError as error:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
         if not found:
-            raise SttsError(f"{path}: not a readable PyTorch checkpoint ({error})") from None
+            # torch's own text suggests weights_only=False, which is exactly what must not be done here
+            raise SttsError(f"{path}: not a readable PyTorch checkpoint (not a torch.save archive of "
+                            "tensors and plain data)") from None
         raise SttsError(f"{path}: refused to load with weights_only=True: it holds {found.group(1)}, "
                         "not only tensors and plain data; not a stts checkpoint") from None
     except Exception as error:  # a truncated or foreign file fails deep inside the unpickler in many ways
-        raise SttsError(f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: {error})") from None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise SttsError(f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: {reason})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise SttsError(f"{path}: not a stts checkpoint (no '{FORMAT}' marker); train one with `stts train`")
     for key in ("model", "config", "classes"):

@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..engine.checkpoint import model_from_checkpoint
+from ..engine.checkpoint import load_checkpoint, model_from_checkpoint
 from ..errors import SttsError
-from .predict import read_checkpoint
 from .preprocess import clip_shape, resolve_preprocessing
 
 INPUT, OUTPUT = "clip", "logits"
@@ -40,7 +39,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: in
     onnx = _require("onnx")
     _require("onnxscript")
     checkpoint = Path(checkpoint)
-    state = read_checkpoint(Path(checkpoint))
+    state = load_checkpoint(Path(checkpoint))
     model = model_from_checkpoint(state, checkpoint).eval()
     shape = clip_shape(state["config"])
     out = Path(out) if out else checkpoint.with_suffix(".onnx")
@@ -95,7 +94,7 @@ def check_onnx(
     whose activations grow layer after layer; raise ``atol`` for such a network.
     """
     ort = _require("onnxruntime")
-    state = read_checkpoint(Path(checkpoint))
+    state = load_checkpoint(Path(checkpoint))
     model = model_from_checkpoint(state, checkpoint).eval()
     shape = clip_shape(state["config"])
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])

@@ -24,16 +24,6 @@ from .preprocess import resize_frames, resolve_preprocessing
 from .windows import frame_probabilities, frame_slots, window_frame_range, window_starts
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """``load_checkpoint``, with any file torch's unpickler trips over (not only the errors it expects) refused clearly."""
-    try:
-        return load_checkpoint(path)
-    except SttsError:
-        raise
-    except Exception as error:  # e.g. a text file read as a legacy pickle raises KeyError
-        raise SttsError(f"{path}: not a stts checkpoint (unreadable: {type(error).__name__}: {error})") from None
-
-
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -80,7 +70,7 @@ class Predictor:
         if batch_size < 1:
             raise SttsError(f"--batch-size must be at least 1, got {batch_size}")
         self.path = Path(checkpoint)
-        self.state = read_checkpoint(self.path)
+        self.state = load_checkpoint(self.path)
         self.config = self.state["config"]
         for key in ("model_type", "clip_len", "crop_size"):
             if key not in self.config:

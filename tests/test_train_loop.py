@@ -11,7 +11,7 @@ from conftest import moving_squares
 from stts.engine import checkpoint as ckpt
 from stts.engine.config import TrainConfig, resume_config
 from stts.engine.reporting import COLUMNS, read_statistics
-from stts.engine.train import fit
+from stts.engine.train import fit, improves
 from stts.errors import SttsError
 
 # fp32: oneDNN's bf16 convolution backward is not bit-reproducible on the CPU, fp32 is
@@ -55,15 +55,34 @@ def test_run_folder_holds_statistics_checkpoints_pictures_and_tensorboard(tmp_pa
     assert "Confusion Matrix/test" in events.Tags()["images"]
 
 
-def test_resume_between_epochs_equals_an_uninterrupted_run(tmp_path):
-    train(tmp_path, "whole", epochs=3)
-    train(tmp_path, "parts", epochs=1)
-    resumed = train(tmp_path, "parts", resume=True, epochs=3)
+@pytest.mark.parametrize("schedule", ["plateau", "cosine"])
+def test_resume_between_epochs_equals_an_uninterrupted_run(tmp_path, schedule):
+    train(tmp_path, "whole", epochs=3, lr_schedule=schedule)
+    train(tmp_path, "parts", epochs=1, lr_schedule=schedule)
+    resumed = train(tmp_path, "parts", resume=True, epochs=3, lr_schedule=schedule)
     assert not resumed["interrupted"]
     whole, parts = (read_statistics(tmp_path / n / "statistics.csv") for n in ("whole", "parts"))
     assert parts == whole
     a, b = (ckpt.load_checkpoint(tmp_path / n / "last.pt")["model"] for n in ("whole", "parts"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cosine_schedule_lowers_the_learning_rate_to_near_zero_at_the_last_epoch(tmp_path):
+    run = train(tmp_path, "run", epochs=4, lr_schedule="cosine", tensorboard=True)["run"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    logged = [e.value for e in events.Scalars("Learning Rate")]
+    assert logged == pytest.approx([1e-3, 0.853553e-3, 0.5e-3, 0.146447e-3], rel=1e-4)
+
+
+def test_best_checkpoint_is_the_higher_val_top1_and_of_equal_ones_the_lower_val_loss():
+    assert improves(80.0, 0.9, 75.0, 0.1)
+    assert not improves(75.0, 0.1, 80.0, 0.9)
+    assert improves(80.0, 0.4, 80.0, 0.5)
+    assert not improves(80.0, 0.5, 80.0, 0.4)
+    assert not improves(80.0, 0.5, 80.0, 0.5)
 
 
 class SignalAt:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from ..engine.checkpoint import load_checkpoint
-from ..engine.config import DATA_TYPE_DEFAULTS, TrainConfig, resolve_config, resume_config
+from ..engine.config import DATA_TYPE_DEFAULTS, LR_SCHEDULES, TrainConfig, resolve_config, resume_config
 from ..engine.distributed import launch, parse_gpu_ids
 from ..engine.precision import PRECISIONS
 from ..errors import SttsError
@@ -21,7 +21,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "train", help="train a network (one process per GPU with --gpu_ids 0,1; many machines via torchrun)",
         description="Train with the seed's recipe: Adam, cross-entropy, ReduceLROnPlateau on the val loss; "
-                    "the checkpoint with the best val top-1 is kept as best.pt, the last epoch as last.pt. "
+                    "the checkpoint with the best val top-1 (ties: the lower val loss) is kept as best.pt, "
+                    "the last epoch as last.pt. "
                     f"synthetic-motion uses small defaults ({SMALL}) unless given.",
     )
     add = parser.add_argument
@@ -38,8 +39,11 @@ def add_parser(subparsers) -> None:
     add("--width", type=int, help="network width: channels of the stem (default 64, the seed's)")
     add("--lr", type=float, help="Adam learning rate (default 1e-4)")
     add("--weight-decay", "--weight_decay", dest="weight_decay", type=float, help="weight decay (default 5e-4)")
+    add("--lr-schedule", "--lr_schedule", dest="lr_schedule", choices=LR_SCHEDULES,
+        help="plateau (default, the seed's: 10x lower after --lr-patience epochs without a better val loss) "
+             "or cosine (from --lr down to 0 at the last epoch)")
     add("--lr-patience", "--lr_patience", dest="lr_patience", type=int,
-        help="epochs without a better val loss before the learning rate drops 10x (default 10)")
+        help="plateau schedule: epochs without a better val loss before the learning rate drops 10x (default 10)")
     add("--workers", type=int, help="data loader processes per training process (default: cores, at most 4)")
     add("--seed", type=int, help="random seed (default 0)")
     add("--precision", choices=PRECISIONS,

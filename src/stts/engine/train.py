@@ -1,7 +1,8 @@
 """The training loop: ``train_one_epoch``, ``evaluate`` and ``fit``, read top to bottom.
 
-The seed's recipe: Adam, cross-entropy, ReduceLROnPlateau (factor 0.1) on the val loss,
-train/val/test measured every epoch and the checkpoint with the best val top-1 kept.
+The seed's recipe: Adam, cross-entropy, ReduceLROnPlateau (factor 0.1) on the val loss (or a
+cosine schedule), train/val/test measured every epoch and the checkpoint with the best val top-1
+kept (of equal ones, the one with the lower val loss: a small val split ties often).
 Device, precision and DDP are decided before the loop, so the loop has no branches on them.
 """
 
@@ -132,16 +133,16 @@ def fit(config: TrainConfig, context: Context | None = None, datasets: dict[str,
         load_pretrained(model, config)
     model.to(device, memory_format=torch.channels_last_3d)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1,
-                                                           patience=config.lr_patience)
+    scheduler = make_scheduler(optimizer, config)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    history, best, start_epoch = [], -1.0, 1
+    history, best, best_loss, start_epoch = [], -1.0, math.inf, 1
     if state is not None:
         ckpt.load_weights(model, state["model"], run / "last.pt")
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        load_scheduler(scheduler, state["scheduler"], optimizer)
         scaler.load_state_dict(state["scaler"])
         history, best, start_epoch = list(state["history"]), state["best_metric"], state["epoch"] + 1
+        best_loss = state.get("best_loss", math.inf)
         rng = state["rng"]
         if len(rng) == context.world_size:
             ckpt.restore_rng(rng[context.rank])
@@ -173,7 +174,7 @@ def fit(config: TrainConfig, context: Context | None = None, datasets: dict[str,
         payload = {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(), "epoch": epoch, "rng": rngs, "config": config.to_dict(),
-            "classes": classes, "best_metric": best, "history": history,
+            "classes": classes, "best_metric": best, "best_loss": best_loss, "history": history,
         }
         ckpt.save_checkpoint(payload, run / "last.pt")
         if best_epoch:
@@ -193,7 +194,7 @@ def fit(config: TrainConfig, context: Context | None = None, datasets: dict[str,
                 for dataset in datasets.values():
                     if hasattr(dataset, "set_epoch"):
                         dataset.set_epoch(epoch)
-                started = time.perf_counter()
+                started, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
                 desc = f"epoch {epoch}/{config.epochs}"
                 try:
                     train = train_one_epoch(train_model, loaders["train"], optimizer, scaler, autocast, context,
@@ -212,18 +213,20 @@ def fit(config: TrainConfig, context: Context | None = None, datasets: dict[str,
                 for split in ("val", "test"):
                     metrics[split] = evaluate(compiled, loaders[split], autocast, context, config.num_classes,
                                               desc=f"{desc} {split}")
-                scheduler.step(metrics["val"].loss)
+                step_scheduler(scheduler, metrics["val"].loss)
                 row = {"epoch": epoch}
                 for split in SPLITS:
                     row.update(metrics[split].as_row(split))
                 history.append(row)
-                improved = metrics["val"].top1 > best
-                best = max(best, metrics["val"].top1)
+                val = metrics["val"]
+                improved = improves(val.top1, val.loss, best, best_loss)
+                if improved:
+                    best, best_loss = val.top1, val.loss
                 save(epoch, best_epoch=improved)
                 completed = epoch
                 if reporter:
-                    reporter.epoch(history, {s: m.confusion for s, m in metrics.items()}, optimizer.param_groups[0]["lr"])
-                    print(summary_line(epoch, config.epochs, metrics, optimizer.param_groups[0]["lr"],
+                    reporter.epoch(history, {s: m.confusion for s, m in metrics.items()}, lr)
+                    print(summary_line(epoch, config.epochs, metrics, lr,
                                        trained, time.perf_counter() - started, improved), flush=True)
                 if any_rank([stop.requested], context)[0]:
                     raise StopRequested
@@ -251,6 +254,42 @@ def out_of_memory(error: BaseException) -> bool:
 def where(context: Context) -> str:
     device = context.device.type.upper() if context.device.type == "cpu" else str(context.device)
     return f"{context.world_size} processes ({device}...)" if context.distributed else device
+
+
+def improves(top1: float, loss: float, best_top1: float, best_loss: float) -> bool:
+    """A higher val top-1, or the same with a lower val loss."""
+    return top1 > best_top1 or (top1 == best_top1 and loss < best_loss)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    """ReduceLROnPlateau on the val loss (the seed's), or cosine from ``config.lr`` to 0 over the epochs.
+
+    The cosine factor is computed from ``config.epochs`` when called, so a run resumed with a larger
+    --epochs stretches the rest of its schedule instead of restarting it.
+    """
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda done: 0.5 * (1 + math.cos(math.pi * min(done, config.epochs) / config.epochs)))
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1, patience=config.lr_patience)
+
+
+def load_scheduler(scheduler, state: dict, optimizer: torch.optim.Optimizer) -> None:
+    """Restore ``scheduler``; a cosine one then re-derives the learning rate from the current --epochs.
+
+    The saved optimizer holds the rate the old --epochs gave for the next epoch (0 when the run
+    had reached its end), so a resume with more epochs would otherwise train one epoch at it.
+    """
+    scheduler.load_state_dict(state)
+    if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+        for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
+            group["lr"] = base * factor(scheduler.last_epoch)
+
+
+def step_scheduler(scheduler, val_loss: float) -> None:
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(val_loss)
+    else:
+        scheduler.step()
 
 
 def load_pretrained(model: nn.Module, config: TrainConfig) -> None:

@@ -111,20 +111,25 @@ def read_video(path: str | Path, height: int | None = None, threads: int = 0) ->
     return np.stack(frames), fps
 
 
-def read_kept_frames(path: Path, height: int, clip_len: int, threads: int = 1) -> tuple[list[np.ndarray], int, int, float]:
+def read_kept_frames(path: Path, height: int, clip_len: int, threads: int = 1,
+                     full: list[np.ndarray] | None = None) -> tuple[list[np.ndarray], int, int, float]:
     """The frames the store keeps: (frames, step, decoded frame count, fps), converting only kept frames.
 
     The step comes from the container's frame count when it announces one (AVI does), else from
-    the decoded count after converting every frame.
+    the decoded count after converting every frame. Every decoded frame is also appended to
+    ``full`` at its own size, upright, when a list is given: one decode for a caller that needs
+    both (``stts infer`` predicts on the kept frames and annotates all of them).
     """
     container = _open(path)
     fps = float(container.streams.video[0].average_rate or 25)
     announced = max(container.streams.video[0].frames, 0)
     container.close()
     step = frame_step(announced, clip_len) if announced else 1
-    kept, shape, count, reformatter = [], None, 0, VideoReformatter()
+    kept, shape, count, reformatter, full_reformatter = [], None, 0, VideoReformatter(), VideoReformatter()
     for index, frame in enumerate(iter_frames(path, threads)):
         count += 1
+        if full is not None:
+            full.append(_to_array(frame, None, full_reformatter))
         if index % step == 0:
             if shape is None:
                 shape = _target_shape(frame, height)

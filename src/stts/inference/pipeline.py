@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.video import read_kept_frames, read_video
+from ..data.video import read_kept_frames
 from ..errors import SttsError
 from .annotate import annotate_frames, write_mp4
 from .predict import Predictor
@@ -67,13 +67,15 @@ def infer_video(
     begin = time.perf_counter()
     if not video.is_file():
         raise SttsError(f"{video}: no such video file")
-    # the kept frames exactly as stts prepare stores them (same step rule, resized while decoding)
-    kept, step, count, fps = read_kept_frames(video, predictor.prep.height, predictor.prep.rule_clip_len, threads=0)
+    # the kept frames exactly as stts prepare stores them (same step rule, resized while decoding),
+    # and from the same decode every frame at full size for the annotated copy
+    full: list[np.ndarray] = []
+    kept, step, count, fps = read_kept_frames(video, predictor.prep.height, predictor.prep.rule_clip_len, threads=0,
+                                              full=full)
     prediction = predictor.predict_kept(np.stack(kept), step, count, stride, progress=progress, name=video.name)
     del kept
-    frames, fps = read_video(video)  # every frame at full size, upright, for the annotated copy
-    if len(frames) != count:
-        raise SttsError(f"{video}: decoded {count} frames, then {len(frames)} on a second read; did the file change?")
+    frames = np.stack(full)
+    del full
     record = video_record(str(video), prediction, min(k, len(predictor.classes)), fps, count)
     out.mkdir(parents=True, exist_ok=True)
     files = [write_json(record, out / f"{name}.json"), write_csv(record, out / f"{name}.csv")]

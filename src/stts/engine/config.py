@@ -13,6 +13,11 @@ from typing import Any
 from ..errors import SttsError
 
 
+def default_workers() -> int:
+    """Data loader processes: the cores this process may use, at most 4 (more only slow the loop)."""
+    return min(4, len(os.sched_getaffinity(0)))
+
+
 @dataclass
 class TrainConfig:
     """Defaults are the seed's recipe (UCF101, STTS-A, Adam 1e-4, 100 epochs of 16 clips)."""
@@ -30,7 +35,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     lr_schedule: str = "plateau"  # the seed's ReduceLROnPlateau; or "cosine"
     lr_patience: int = 10  # ReduceLROnPlateau's default, as in the seed
-    workers: int = min(4, os.cpu_count() or 1)  # more loader processes than cores only slow the loop
+    workers: int = field(default_factory=default_workers)
     seed: int = 0
     precision: str = "auto"
     compile: bool = False

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from ..errors import SttsError
 from . import checkpoint as ckpt
+from .config import default_workers
 from .metrics import EpochMetrics, MetricMeter, per_class_accuracy
 from .precision import autocast as make_autocast
 from .precision import resolve_precision, to_model_input
@@ -55,7 +56,7 @@ def video_metrics(model, dataset: Dataset, num_classes: int, batch_size: int, wo
 
 
 def evaluate_checkpoint(path: str | Path, split: str = "test", views: str = "10x3", data_type: str | None = None,
-                        data_root: str | None = None, batch_size: int = 16, workers: int = 4, precision: str = "auto",
+                        data_root: str | None = None, batch_size: int = 16, workers: int | None = None, precision: str = "auto",
                         out: str | Path | None = None, device: torch.device | None = None) -> dict:
     """Evaluate checkpoint ``path`` on ``split``; writes summary.json, confusion PNG/CSV and per-class CSV.
 
@@ -67,6 +68,7 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", views: str = "10x
     if split not in ("test", "val"):
         raise SttsError(f"--split {split!r}: choose test or val")
     windows, crops = parse_views(views)
+    workers = default_workers() if workers is None else workers
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     state = ckpt.load_checkpoint(path, map_location="cpu")
     config, classes = state["config"], list(state["classes"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..engine.config import default_workers
 from ..engine.precision import PRECISIONS
 
 
@@ -23,7 +22,7 @@ def add_parser(subparsers) -> None:
     add("--data_type", "--data-type", dest="data_type", help="dataset (default: the one it was trained on)")
     add("--data-root", "--data_root", dest="data_root", help="where prepared datasets live (default: the run's)")
     add("--batch_size", "--batch-size", dest="batch_size", type=int, default=16, help="clips per batch (default 16)")
-    add("--workers", type=int, default=default_workers(), help="data loader processes (default: cores, at most 4)")
+    add("--workers", type=int, help="data loader processes (default: cores, at most 4)")
     add("--precision", choices=PRECISIONS, default="auto", help="auto (default), bf16, fp16 or fp32")
     add("--out", help="output folder (default: next to the checkpoint, eval_<name>_<split>)")
     add("--json", action="store_true", help="print the summary as JSON on stdout")

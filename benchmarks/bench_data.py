@@ -26,8 +26,8 @@ import av
 import cv2
 import numpy as np
 
+from stts.clip import ClipSpec
 from stts.data import ClipDataset, prepare_dataset
-from stts.data.video import frame_step
 
 CLIP, CROP, SIZE = 32, 112, 128
 
@@ -52,7 +52,7 @@ def write_source_video(path: Path, frames: int, seed: int) -> None:
 def seed_prepare(video: Path, out: Path) -> None:
     capture = cv2.VideoCapture(str(video))
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    step = frame_step(count, CLIP)
+    step = ClipSpec(min_kept=CLIP).keep_step(count)
     out.mkdir(parents=True, exist_ok=True)
     index = kept = 0
     while True:
@@ -110,13 +110,13 @@ def main() -> None:
             seed_prepare(video, work / "seed" / video.parent.name / video.stem)
         seed_prepare_s = time.perf_counter() - start
         start = time.perf_counter()
-        prepare_dataset("folder", [videos], work / "store", size=SIZE, progress=False)
+        prepare_dataset("folder", [videos], work / "store", height=SIZE, hflip=True, progress=False)
         (work / "store" / "manifests" / "train.tsv").write_text(
             "".join(f"{v.relative_to(videos).as_posix()}\t0\n" for v in sources))
         store_prepare_s = time.perf_counter() - start
 
         folders = sorted((work / "seed").glob("*/*"))
-        dataset = ClipDataset(work / "store", "train", CLIP, CROP, train=True)
+        dataset = ClipDataset(work / "store", "train", ClipSpec(height=SIZE, clip_len=CLIP, crop_size=CROP), train=True)
         loaders = {
             "seed": lambda i, r: seed_load(folders[i % len(folders)], r),
             "seed, window only": lambda i, r: seed_load(folders[i % len(folders)], r, True),

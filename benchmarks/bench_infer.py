@@ -28,7 +28,8 @@ import av
 import numpy as np
 import torch
 
-from stts.engine.checkpoint import save_checkpoint
+from stts.checkpoint import save_checkpoint
+from stts.clip import ClipSpec
 from stts.inference.pipeline import infer_video
 from stts.inference.predict import Predictor
 from stts.models import build_model
@@ -60,8 +61,8 @@ def time_infer(video: Path, checkpoint: Path, precision: str, out: Path, batch_s
 def time_seed_way(checkpoint: Path, passes: int) -> float:
     """Seconds per forward pass: batch 1, fp32, contiguous layout, as the seed's inference.py runs."""
     predictor = Predictor(checkpoint, precision="fp32", batch_size=1)
-    model = predictor.model.to(memory_format=torch.contiguous_format)
-    clip = torch.rand(1, 3, predictor.clip_len, predictor.prep.crop_size, predictor.prep.crop_size)
+    model = predictor.loaded.model.to(memory_format=torch.contiguous_format)
+    clip = torch.rand(1, *predictor.spec.input_shape())
     with torch.no_grad():
         model(clip)  # warm-up
         begin = time.perf_counter()
@@ -83,8 +84,9 @@ def main() -> None:
         root = Path(folder)
         video = write_test_video(root / "v_Bench_g01_c01.avi", args.seconds)
         model = build_model("stts-a", 101, width=args.width)
-        config = {"model_type": "stts-a", "width": args.width, "clip_len": 32, "crop_size": 112, "frame_height": 128}
-        checkpoint = save_checkpoint({"model": model.state_dict(), "config": config, "classes": [str(i) for i in range(101)]},
+        config = {"model_type": "stts-a", "width": args.width}
+        checkpoint = save_checkpoint({"model": model.state_dict(), "config": config, "spec": ClipSpec().to_dict(),
+                                      "precision": "bf16", "classes": [str(i) for i in range(101)]},
                                      root / "bench.pt")
         duration = args.seconds
         rows = []

@@ -16,8 +16,8 @@ import time
 import torch
 
 from stts.cli.options import parse_clip
-from stts.engine.precision import bf16_supported
 from stts.models import build_model, list_models
+from stts.runtime import bf16_supported
 
 
 def clips_per_second(model, x, batch, repeats, context) -> float:

@@ -17,9 +17,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from stts.engine.precision import autocast, resolve_precision
 from stts.models import build_model, list_models
 from stts.models.summary import forward_flops
+from stts.runtime import autocast, resolve_precision
 
 
 def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:

@@ -9,7 +9,7 @@ import pytest
 
 from data_fixtures import UCF_CLASSES, make_hmdb_tree, make_ucf_tree, rar_of_tree, write_rar4, write_video, write_zip
 from stts.cli import main
-from stts.data import ClipDataset, prepare_dataset, read_classes, verify_prepared
+from stts.data import ClipDataset, prepare_dataset, read_classes, read_spec, verify_prepared
 from stts.data.store import INDEX, read_index
 from stts.errors import SttsError
 
@@ -42,7 +42,7 @@ def test_hmdb_from_nested_rars(tmp_path):
                             prefix="testTrainMulti_7030_splits/")
     result = prepare_dataset("hmdb51", [org, split_rar], tmp_path / "out", workers=1, progress=False)
     assert (result["classes"], result["train"], result["val"], result["test"]) == (2, 2, 2, 2)
-    dataset = ClipDataset(tmp_path / "out", "test", clip_len=8, crop_size=32)
+    dataset = ClipDataset(tmp_path / "out", "test", read_spec(tmp_path / "out").replace(clip_len=8, crop_size=32))
     assert "brush_hair/Brushing Hair [with] (odd) name!_0.avi" in dataset.videos
 
 
@@ -108,11 +108,59 @@ def test_short_video_is_padded_not_dropped(tmp_path):
         for i in range(3):
             write_video(root / c / f"{i}.avi", frames=5 if i == 0 else 20, seed=i)
     (root / "train.txt").write_text("a/0.avi\r\nb/0.avi  \r\n")
+    (root / "val.txt").write_text("a/2.avi\nb/2.avi\n")
     (root / "test.txt").write_text("a/1.avi\nb/1.avi\n")
     result = prepare_dataset("folder", [root], tmp_path / "out", workers=1, progress=False)
-    assert (result["train"], result["val"], result["test"]) == (2, 0, 2)
-    clip, label = ClipDataset(tmp_path / "out", "train", clip_len=16, crop_size=32, train=True)[0]
+    assert (result["train"], result["val"], result["test"]) == (2, 2, 2)
+    spec = read_spec(tmp_path / "out").replace(clip_len=16, crop_size=32)
+    clip, label = ClipDataset(tmp_path / "out", "train", spec, train=True)[0]
     assert clip.shape == (3, 16, 32, 32) and label == 0
+
+
+def test_lists_without_val_give_val_train_videos_and_an_empty_split_stops(tmp_path):
+    root = tmp_path / "videos"
+    for c in ("a", "b"):
+        for i in range(6):
+            write_video(root / c / f"{i}.avi", frames=8, width=32, height=32, seed=i)
+    (root / "train.txt").write_text("".join(f"{c}/{i}.avi\n" for c in "ab" for i in range(4)))
+    (root / "test.txt").write_text("a/4.avi\nb/4.avi\n")
+    result = prepare_dataset("folder", [root], tmp_path / "out", workers=1, progress=False)
+    assert (result["train"], result["val"], result["test"]) == (6, 2, 2)
+    assert any("moved to val" in warning for warning in result["warnings"])
+    (root / "train.txt").write_text("a/0.avi\nb/0.avi\n")  # one train video a class: nothing to move
+    with pytest.raises(SttsError, match="the val split is empty"):
+        prepare_dataset("folder", [root], tmp_path / "out2", workers=1, progress=False)
+
+
+def test_a_class_of_three_or_four_videos_gets_val_and_test_after_skipping_bad_ones(tmp_path):
+    root = tmp_path / "videos"
+    for c, count in (("small", 4), ("tiny", 3)):
+        for i in range(count):
+            write_video(root / c / f"{i}.avi", frames=8, width=32, height=32, seed=i)
+    (root / "small" / "3.avi").write_text("broken")  # skipped while decoding: split among the other three
+    result = prepare_dataset("folder", [root], tmp_path / "out", workers=1, progress=False)
+    assert (result["train"], result["val"], result["test"]) == (2, 2, 2) and len(result["skipped"]) == 1
+
+
+def test_a_truncated_video_is_stored_and_reported_as_partial(tmp_path):
+    root = tmp_path / "videos"
+    for c in ("a", "b"):
+        for i in range(3):
+            write_video(root / c / f"{i}.avi", frames=32, width=32, height=32, seed=i)
+    whole = (root / "a" / "0.avi").read_bytes()
+    (root / "a" / "0.avi").write_bytes(whole[: len(whole) * 8 // 10])  # the header still announces 32 frames
+    result = prepare_dataset("folder", [root], tmp_path / "out", workers=1, progress=False)
+    assert result["partial"] == ["a/0.avi"] and "of the 32 frames it announces" in result["reasons"]["a/0.avi"]
+    assert "partial\ta/0.avi" in (tmp_path / "out" / "report.txt").read_text()
+    entry = read_index(tmp_path / "out" / "store")["a/0.avi"]
+    assert entry["source_frames"] < 32 and len(entry["sizes"]) == len(range(0, entry["source_frames"], entry["step"]))
+
+
+def test_another_stored_height_is_refused_in_the_same_folder(tmp_path, ucf_tree):
+    out = tmp_path / "out"
+    prepare_dataset("ucf101", [ucf_tree[0].parent], out, workers=1, progress=False)
+    with pytest.raises(SttsError, match="choose another --out"):
+        prepare_dataset("ucf101", [ucf_tree[0].parent], out, height=64, workers=1, progress=False)
 
 
 def test_folder_without_lists_gets_a_stratified_split(tmp_path):

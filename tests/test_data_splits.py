@@ -1,13 +1,11 @@
-"""Split parsing, the frame rule, resizing and clip sampling: pure functions on official-format lists."""
+"""Split parsing: pure functions on official-format lists."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from data_fixtures import hmdb_split_lines, ucf_class_names, ucf_split_lines
-from stts.data import splits, transforms
-from stts.data.video import frame_step, resized_shape
+from stts.data import splits
 from stts.errors import SttsError
 
 
@@ -78,35 +76,11 @@ def test_stratified_split_is_deterministic_70_10_20():
     assert records != splits.stratified_split(by_class, seed=4)[1]
 
 
-@pytest.mark.parametrize(("frames", "step"), [(200, 4), (125, 4), (124, 3), (94, 3), (93, 2), (63, 2), (62, 1), (5, 1)])
-def test_frame_step_rule(frames, step):
-    assert frame_step(frames, 32) == step
-
-
-def test_resized_shape_follows_the_seed():
-    assert resized_shape(240, 320, 128) == (128, 170)
-    assert resized_shape(320, 240, 128) == (128, 96) or resized_shape(320, 240, 128) == (170, 128)
-    assert resized_shape(320, 240, 128) == (170, 128)  # too narrow: width 128, height in proportion
-
-
-def test_short_video_is_padded_by_repeating_frames_in_order():
-    assert transforms.window_indices(0, 3, 8).tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
-    assert transforms.window_indices(5, 40, 4).tolist() == [5, 6, 7, 8]
-
-
-def test_window_starts():
-    assert transforms.middle_window_start(40, 32) == 4
-    assert transforms.spaced_window_starts(40, 32, 3) == [0, 4, 8]
-    assert transforms.spaced_window_starts(10, 32, 2) == [0, 0]
-    rng = np.random.default_rng(0)
-    assert {transforms.random_window_start(40, 32, rng) for _ in range(300)} == set(range(9))
-
-
-def test_crops():
-    frames = np.arange(2 * 6 * 8 * 1).reshape(2, 6, 8, 1)
-    assert transforms.centre_crop_offset(6, 8, 4) == (1, 2)
-    assert transforms.three_crop_offsets(6, 8, 4) == [(1, 0), (1, 2), (1, 4)]
-    flipped = transforms.crop(frames, (1, 2), 4, flip=True)
-    assert flipped.shape == (2, 4, 4, 1) and flipped[0, 0, 0, 0] == frames[0, 1, 5, 0]
-    assert transforms.clip_rng(0, 1, 2).integers(1 << 30) == transforms.clip_rng(0, 1, 2).integers(1 << 30)
-    assert transforms.clip_rng(0, 1, 2).integers(1 << 30) != transforms.clip_rng(0, 2, 2).integers(1 << 30)
+def test_small_classes_still_give_val_and_test_a_video():
+    by_class = {"three": [f"three/{i}.mp4" for i in range(3)], "four": [f"four/{i}.mp4" for i in range(4)],
+                "two": ["two/0.mp4", "two/1.mp4"]}
+    classes, records = splits.stratified_split(by_class)
+    for label, name in enumerate(classes):
+        counts = splits.split_counts([r for r in records if r.label == label])
+        expected = {"two": (2, 0, 0), "three": (1, 1, 1), "four": (2, 1, 1)}[name]
+        assert (counts["train"], counts["val"], counts["test"]) == expected

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stts.data import ClipDataset, prepare_synthetic_motion, read_video
+from stts.data import ClipDataset, prepare_synthetic_motion, read_spec, read_video
 from stts.data.synthetic import MOTIONS, motion_path
 
 
@@ -16,9 +16,10 @@ def test_generates_and_prepares_like_ucf101(tmp_path):
     assert (lists / "trainlist01.txt").read_bytes().count(b"\r\n") == 24
     test_videos = (lists / "testlist01.txt").read_text().split()
     assert len(test_videos) == 8 and all((out / "videos/UCF-101" / v).is_file() for v in test_videos)
-    dataset = ClipDataset(out, "test", clip_len=16, crop_size=32)
+    spec = read_spec(out).replace(clip_len=16, crop_size=32)
+    dataset = ClipDataset(out, "test", spec)
     assert len(dataset) == 8 and dataset.classes == list(MOTIONS)
-    assert_flips_swap_mirrored_motions(ClipDataset(out, "train", clip_len=16, crop_size=32, train=True))
+    assert_flips_swap_mirrored_motions(ClipDataset(out, "train", spec, train=True))
     again = prepare_synthetic_motion(tmp_path / "b", seed=5, **options)
     first, _ = read_video(out / "videos/UCF-101" / test_videos[0])
     second, _ = read_video(again / "videos/UCF-101" / test_videos[0])

@@ -9,6 +9,7 @@ import av
 import numpy as np
 import pytest
 
+from stts.clip import ClipSpec
 from stts.data.video import read_kept_frames, read_video
 
 
@@ -41,11 +42,12 @@ def test_rotated_video_is_resized_by_its_upright_height(tmp_path):
     # stored 64x56, upright 56 wide and 64 high: height 32 gives 32x28; resizing the stored frame
     # to height 32 first would give 36x32 after the turn
     path = write_rotated(tmp_path / "phone.mp4", 90, width=64, height=56)
-    video, _ = read_video(path, height=32)
+    video, _ = read_video(path, ClipSpec(height=32))
     assert video.shape == (6, 32, 28, 3)
-    kept, step, count, _ = read_kept_frames(path, height=32, clip_len=4)
-    assert kept[0].shape == (32, 28, 3) and count == 6 and len(kept) == len(range(0, count, step))
-    assert kept[0][20:].mean() > 200 and kept[0][:12].mean() < 50
+    kept = read_kept_frames(path, ClipSpec(height=32, min_kept=4))
+    frames, step, count = kept.frames, kept.step, kept.decoded
+    assert frames[0].shape == (32, 28, 3) and count == 6 and len(frames) == len(range(0, count, step))
+    assert frames[0][20:].mean() > 200 and frames[0][:12].mean() < 50
 
 
 def test_unrotated_video_is_untouched(tmp_path):

@@ -1,11 +1,16 @@
+import os
 import pickle
 import random
+import stat
 
 import numpy as np
 import pytest
 import torch
 
-from stts.engine import checkpoint as ckpt
+from stts import checkpoint as ckpt
+from stts import files
+from stts.clip import ClipSpec
+from stts.engine.rng import capture_rng, restore_rng
 from stts.errors import SttsError
 from stts.models import build_model
 
@@ -18,7 +23,8 @@ class Payload:  # a custom class: weights_only must refuse it
 def tiny_state(model_type="stts", classes=("a", "b", "c")):
     model = build_model(model_type, len(classes), width=8)
     config = {"model_type": model_type, "num_classes": len(classes), "width": 8, "blocks": [2, 2, 2, 2]}
-    return model, {"model": model.state_dict(), "config": config, "classes": list(classes)}
+    return model, {"model": model.state_dict(), "config": config, "classes": list(classes),
+                   "spec": ClipSpec(clip_len=8, crop_size=32).to_dict(), "precision": "fp32"}
 
 
 def test_roundtrip_rebuilds_the_network(tmp_path):
@@ -41,7 +47,8 @@ def test_failed_write_keeps_previous_file_and_raises(tmp_path):
 
 def test_pickle_with_custom_class_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
-    torch.save({"format": "stts-checkpoint", "model": {}, "config": {}, "classes": [], "x": Payload()}, path)
+    torch.save({"format": "stts-checkpoint", "version": 2, "model": {}, "config": {}, "classes": [], "spec": {},
+                "x": Payload()}, path)
     with pytest.raises(SttsError, match="weights_only"):
         ckpt.load_checkpoint(path)
     with open(tmp_path / "plain.pkl", "wb") as file:
@@ -54,9 +61,12 @@ def test_not_a_checkpoint(tmp_path):
     (tmp_path / "noise.pt").write_bytes(b"\x00not a checkpoint" * 10)
     with pytest.raises(SttsError, match="not a readable"):
         ckpt.load_checkpoint(tmp_path / "noise.pt")
-    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    torch.save({"weights": [torch.zeros(2)]}, tmp_path / "other.pt")
     with pytest.raises(SttsError, match="not a stts checkpoint"):
         ckpt.load_checkpoint(tmp_path / "other.pt")
+    torch.save(build_model("stts", 3, width=8).state_dict(), tmp_path / "bare.pth")
+    with pytest.raises(SttsError, match="bare state dict .*stts convert"):
+        ckpt.load_checkpoint(tmp_path / "bare.pth")
     with pytest.raises(SttsError, match="not found"):
         ckpt.load_checkpoint(tmp_path / "missing.pt")
 
@@ -75,9 +85,30 @@ def test_rng_states_roundtrip_through_weights_only(tmp_path):
     torch.manual_seed(3)
     np.random.seed(3)
     random.seed(3)
-    ckpt.save_checkpoint({"model": {}, "config": {}, "classes": [], "rng": [ckpt.capture_rng()]}, tmp_path / "r.pt")
+    ckpt.save_checkpoint({"model": {}, "config": {}, "classes": [], "spec": {}, "rng": [capture_rng()]}, tmp_path / "r.pt")
     expected = (torch.rand(3), np.random.rand(3), random.random())
-    ckpt.restore_rng(ckpt.load_checkpoint(tmp_path / "r.pt")["rng"][0])
+    restore_rng(ckpt.load_checkpoint(tmp_path / "r.pt")["rng"][0])
     assert torch.equal(torch.rand(3), expected[0])
     assert np.array_equal(np.random.rand(3), expected[1])
     assert random.random() == expected[2]
+
+
+def test_a_checkpoint_without_a_clip_spec_gets_one_clear_error(tmp_path):
+    _, state = tiny_state()
+    torch.save({"format": "stts-checkpoint", "version": 1, **{k: v for k, v in state.items() if k != "spec"}},
+               tmp_path / "old.pt")
+    with pytest.raises(SttsError, match="old.pt: written by an older stts, without a clip spec"):
+        ckpt.load_checkpoint(tmp_path / "old.pt")
+    path = ckpt.save_checkpoint({**state, "spec": None}, tmp_path / "nospec.pt")
+    with pytest.raises(SttsError, match="nospec.pt: no clip spec"):
+        ckpt.checkpoint_spec(ckpt.load_checkpoint(path), path)
+
+
+def test_files_get_the_mode_of_the_umask(tmp_path):
+    _, state = tiny_state()
+    old = os.umask(0o022)
+    try:
+        path = ckpt.save_checkpoint(state, tmp_path / "a.pt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~files.UMASK

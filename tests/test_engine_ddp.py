@@ -8,7 +8,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from conftest import moving_squares
-from stts.engine import checkpoint as ckpt
+from stts import checkpoint as ckpt
+from stts.clip import ClipSpec
 from stts.engine.config import TrainConfig
 from stts.engine.distributed import Context, ShardSampler, spawn
 from stts.engine.train import evaluate, fit
@@ -53,7 +54,7 @@ def test_two_processes_end_identical_and_report_the_checkpoints_metrics(tmp_path
         assert torch.equal(value, ranks[0]["weights"][name]), name
     model = ckpt.model_from_checkpoint(state).to(memory_format=torch.channels_last_3d)
     val = moving_squares(SIZES)["val"]
-    single = evaluate(model, DataLoader(val, batch_size=3), contextlib.nullcontext, Context(), 4)
+    single = evaluate(model, DataLoader(val, batch_size=3), contextlib.nullcontext, config.clip_spec(ClipSpec()), Context(), 4)
     for report in ranks:
         loss, top1, top5, count = report["val"]
         assert count == len(val) == single.count

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,27 +14,27 @@ import pytest
 import torch
 
 from data_fixtures import write_video
+from stts.checkpoint import save_checkpoint
 from stts.cli import main
-from stts.data import ClipDataset, prepare_dataset
-from stts.data.transforms import window_indices
-from stts.data.video import read_kept_frames
-from stts.engine.checkpoint import save_checkpoint
+from stts.clip import ClipSpec
+from stts.data import ClipDataset, prepare_dataset, read_spec
+from stts.data.video import read_kept_frames, resize_to_stored
 from stts.inference.pipeline import collect_videos, output_names
-from stts.inference.predict import Predictor, window
-from stts.inference.preprocess import resize_frames
-from stts.inference.windows import frame_probabilities, frame_slots, window_frame_range, window_starts
+from stts.inference.predict import Predictor
+from stts.inference.windows import frame_probabilities, frame_slots, window_frame_range
 from stts.models import build_model
 
 CLASSES = ["circle", "square", "triangle"]
-CONFIG = {"model_type": "stts-a", "width": 8, "blocks": [1, 1, 1, 1], "clip_len": 8, "crop_size": 32,
-          "frame_height": 40, "frame_rule_clip_len": 8, "data_type": "synthetic-motion"}
+CONFIG = {"model_type": "stts-a", "width": 8, "blocks": [1, 1, 1, 1], "data_type": "synthetic-motion"}
+SPEC = ClipSpec(min_kept=8, height=40, clip_len=8, crop_size=32)
 
 
-def write_checkpoint(path: Path, seed: int = 0, **config) -> Path:
+def write_checkpoint(path: Path, seed: int = 0, spec: ClipSpec = SPEC, **config) -> Path:
     torch.manual_seed(seed)
-    config = {k: v for k, v in {**CONFIG, **config}.items() if v is not None}  # None drops a key
+    config = {**CONFIG, **config}
     model = build_model(config["model_type"], len(CLASSES), width=config["width"], blocks=config["blocks"])
-    return save_checkpoint({"model": model.state_dict(), "config": config, "classes": CLASSES}, path)
+    return save_checkpoint({"model": model.state_dict(), "config": config, "classes": CLASSES,
+                            "spec": spec.to_dict(), "precision": "fp32"}, path)
 
 
 def write_mp4(path: Path, frames: int, width: int, height: int, rotation: int = 0, fps: int = 30) -> Path:
@@ -85,13 +86,6 @@ def predictor(files) -> Predictor:
 
 # --- windows: pure functions ---------------------------------------------------------------------------------------
 
-def test_windows_cover_the_video_and_end_on_its_last_kept_frame():
-    assert window_starts(20, 8, 2) == [0, 2, 4, 6, 8, 10, 12]
-    assert window_starts(21, 8, 5) == [0, 5, 10, 13]
-    assert window_starts(8, 8, 2) == [0]
-    assert window_starts(3, 8, 2) == [0]  # shorter than a clip: one padded window
-
-
 def test_each_frame_gets_the_mean_of_the_windows_covering_it():
     # 10 frames kept every 2nd -> 5 kept; windows of 3 kept frames at 0 and 2
     slots = frame_slots(10, 2, 5)
@@ -101,7 +95,7 @@ def test_each_frame_gets_the_mean_of_the_windows_covering_it():
     assert frames[:4].tolist() == [[1, 0]] * 4  # first window only
     assert frames[4:6].tolist() == [[0.5, 0.5]] * 2  # both windows
     assert frames[6:].tolist() == [[0, 1]] * 4
-    assert window_frame_range(2, 3, 2, 10) == (4, 9)
+    assert window_frame_range(2, 3, 2, 10) == (4, 9)  # kept frames 2..4
     # frames past the last kept one (step does not divide the count) belong to it
     assert frame_slots(11, 2, 6)[-1] == 5
 
@@ -121,7 +115,7 @@ def test_windows_are_batched_without_changing_the_result(files, predictor):
     frames = np.random.default_rng(0).integers(0, 256, (60, 48, 64, 3), dtype=np.uint8)
     one = Predictor(files["ckpt"], precision="fp32", batch_size=1).predict(frames, stride=2)
     many = predictor.predict(frames, stride=2)  # batches of 4 windows
-    assert len(one.window_probs) == len(window_starts(15, 8, 2)) == 5  # 60 frames, every 4th kept
+    assert len(one.window_probs) == len(SPEC.window_starts(15, 2)) == 5  # 60 frames, every 4th kept
     np.testing.assert_allclose(one.window_probs, many.window_probs, atol=1e-5)
     np.testing.assert_allclose(many.window_probs.sum(1), 1, atol=1e-5)
     np.testing.assert_allclose(many.probabilities, many.window_probs.mean(0), atol=1e-6)
@@ -136,45 +130,54 @@ def test_windows_sample_frames_with_the_training_step(predictor):
     assert result.window_frames == [(0, 31), (8, 39)]
 
 
-def test_frames_are_resized_to_the_training_height_and_centre_cropped(predictor):
-    frames = np.zeros((2, 96, 128, 3), np.uint8)
-    frames[:, 40:56, 56:72] = 255  # a square in the middle survives the crop; the corners do not
-    frames[:, :8, :8] = 255
-    prepared = predictor.prepare(resize_frames(frames, predictor.prep.height))
-    assert prepared.shape == (2, 32, 32, 3)  # 128x96 -> 53x40 -> 32x32
-    assert prepared[:, 14:18, 14:18].min() > 200 and prepared[:, :4, :4].max() < 30
+def test_a_temporal_stride_spreads_each_window_over_more_frames(tmp_path):
+    spec = SPEC.replace(clip_len=4, clip_stride=2)  # 4 frames, every 2nd kept one: 7 kept frames a window
+    predictor = Predictor(write_checkpoint(tmp_path / "strided.pt", spec=spec), precision="fp32")
+    result = predictor.predict(np.zeros((40, 48, 64, 3), np.uint8), stride=3)
+    assert result.window_frames == [(0, 27), (12, 39)]  # kept 0..6 and 3..9, 4 decoded frames each
 
 
 def test_a_video_shorter_than_a_clip_is_padded_as_in_training(predictor):
     frames = np.random.default_rng(1).integers(0, 256, (3, 40, 53, 3), dtype=np.uint8)
     result = predictor.predict(frames)
     assert len(result.window_probs) == 1 and result.frame_probs.shape == (3, 3)
-    kept = torch.from_numpy(predictor.prepare(frames))  # already at the training height
-    clip = kept[torch.from_numpy(window_indices(0, 3, 8))][None]  # (1, 8, 32, 32, 3): frames 0,0,0,1,1,1,2,2
-    expected = torch.softmax(predictor.logits(clip), 1)[0].numpy()
+    views = torch.from_numpy(SPEC.centre_view(frames))  # already at the stored height
+    clip = views[torch.from_numpy(SPEC.window_indices(0, 3))][None]  # frames 0,0,0,1,1,1,2,2
+    expected = predictor.loaded.probabilities(clip.permute(0, 4, 1, 2, 3))[0].numpy()
     np.testing.assert_allclose(result.window_probs[0], expected, atol=1e-6)
 
 
-def test_windows_see_the_frames_training_evaluates(files, tmp_path):
-    # a prepared dataset (JPEG store at height 40, frame rule for 8-frame clips) and a checkpoint naming it
+def test_windows_see_the_frames_training_evaluates_without_the_training_data(files, tmp_path):
+    # a prepared dataset (JPEG store at height 40, frame rule for 8-frame clips) and a checkpoint of its spec
     videos = tmp_path / "videos"
     source = write_video(videos / "a" / "v1.avi", frames=40, seed=3)
-    write_video(videos / "b" / "v2.avi", frames=40, seed=4)
+    for name, seed in (("a/v2", 5), ("a/v3", 6), ("b/v4", 4), ("b/v5", 7), ("b/v6", 8)):
+        write_video(videos / f"{name}.avi", frames=40, seed=seed)
     prepared = tmp_path / "prepared"
-    prepare_dataset("folder", [videos], prepared, size=40, clip_len=8, workers=1, progress=False)
-    checkpoint = write_checkpoint(tmp_path / "ckpt.pt", data_type=str(prepared), frame_height=None, frame_rule_clip_len=None)
-    predictor = Predictor(checkpoint, precision="fp32")
-    assert (predictor.prep.height, predictor.prep.rule_clip_len, predictor.prep.source) == (40, 8, "dataset.json")
-
-    dataset = ClipDataset(prepared, "train", clip_len=8, crop_size=32)  # evaluation: middle window, centre crop
+    prepare_dataset("folder", [videos], prepared, height=40, workers=1, progress=False)
+    spec = read_spec(prepared).with_sampling(8, 1, 32, None, None)
+    assert spec.storage() != SPEC.storage()  # the rule's minimum differs: the checkpoint's spec must decide
+    predictor = Predictor(write_checkpoint(tmp_path / "ckpt.pt", spec=spec, data_type=str(prepared)),
+                          precision="fp32")
+    dataset = ClipDataset(prepared, "train", spec)  # evaluation: middle window, centre crop
     expected, _ = dataset[dataset.videos.index("a/v1.avi")]  # (C, T, H, W)
-    kept, step, count, _ = read_kept_frames(source, predictor.prep.height, predictor.prep.rule_clip_len)
-    kept = torch.from_numpy(predictor.prepare(np.stack(kept)))
-    assert (step, count, len(kept)) == (4, 40, 10) and 1 in window_starts(10, 8, 1)
-    ours = window(kept, 1, 8).permute(3, 0, 1, 2)  # the middle window, (C, T, H, W)
-    assert ours.shape == expected.shape
+    kept = read_kept_frames(source, predictor.spec)
+    assert (kept.step, kept.decoded, len(kept.frames)) == (1, 40, 40)  # fewer than 32 at every 2nd: all kept
+    views = torch.from_numpy(spec.centre_view(np.stack(kept.frames)))
+    ours = views[torch.from_numpy(spec.window_indices(16, 40))].permute(3, 0, 1, 2)  # the middle window
     assert (ours.float() - expected.float()).abs().mean() < 3  # the store's JPEG error only
-    assert (window(kept, 2, 8).permute(3, 0, 1, 2).float() - expected.float()).abs().mean() > 3  # a window off is not
+    shifted = views[torch.from_numpy(spec.window_indices(18, 40))].permute(3, 0, 1, 2)
+    assert (shifted.float() - expected.float()).abs().mean() > 3  # a window off is not
+    before = predictor.predict(resize_to_stored(np.stack(read_video_frames(source)), spec))
+    shutil.rmtree(prepared)  # inference reads the checkpoint only, never the training data folder
+    after = Predictor(tmp_path / "ckpt.pt", precision="fp32").predict(
+        resize_to_stored(np.stack(read_video_frames(source)), spec))
+    np.testing.assert_array_equal(before.window_probs, after.window_probs)
+
+
+def read_video_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
 
 
 # --- the command -------------------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from stts import checkpoint as ckpt
 from stts.cli import main
-from stts.engine import checkpoint as ckpt
 from stts.engine.reporting import read_statistics
 
 SMALL = ["--width", "8", "--clip_len", "8", "--crop-size", "32", "--batch_size", "4", "--workers", "0",
@@ -72,6 +72,25 @@ def test_user_errors_are_one_line(trained, prepared, tmp_path, capsys):
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 4 and all(line.startswith("stts ") for line in errors), errors
     assert "junk.pt" in errors[0] and "--lr" in errors[1] and "--resume" in errors[2] and "stts prepare" in errors[3]
+
+
+def test_resume_refuses_other_data_with_the_same_classes(prepared, tmp_path, capsys):
+    from stts.data import prepare_synthetic_motion
+
+    first, other = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    (first / "synthetic-motion").symlink_to(prepared, target_is_directory=True)
+    prepare_synthetic_motion(other / "synthetic-motion", seed=1, train_per_class=4, test_per_class=2, frames=12,
+                             width=64, height=48, size=40, classes=4, progress=False)
+    run = tmp_path / "run"
+    assert main(["train", "--data_type", "synthetic-motion", "--data-root", str(first), "--model_type", "c3d",
+                 "--epochs", "1", "--out", str(run), *SMALL]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--data-root", str(other)]) == 2
+    error = capsys.readouterr().err
+    assert "trained on other data" in error and len(error.strip().splitlines()) == 1
+    assert ckpt.load_checkpoint(run / "last.pt")["epoch"] == 1
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--data-root", str(first)]) == 0
 
 
 def test_evaluating_on_data_with_other_classes_is_refused(trained, tmp_path, capsys):

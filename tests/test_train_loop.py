@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from conftest import moving_squares
-from stts.engine import checkpoint as ckpt
-from stts.engine.config import TrainConfig, resume_config
+from stts import checkpoint as ckpt
+from stts.engine.config import TrainConfig, per_process_batch, resolve_config, resume_config
 from stts.engine.reporting import COLUMNS, read_statistics
 from stts.engine.train import fit, improves
 from stts.errors import SttsError
@@ -18,7 +18,7 @@ from stts.errors import SttsError
 BASE = dict(data_type="tiny", model_type="stts", width=8, clip_len=8, crop_size=32, batch_size=4, lr=1e-3,
             workers=0, precision="fp32", tensorboard=False)
 CHECKPOINT_KEYS = {"format", "version", "model", "optimizer", "scheduler", "scaler", "epoch", "rng", "config",
-                   "classes", "best_metric", "history"}
+                   "classes", "spec", "precision", "dataset", "best_metric", "history"}
 
 
 def train(tmp_path, name, resume=False, data=None, **options):
@@ -39,6 +39,7 @@ def test_run_folder_holds_statistics_checkpoints_pictures_and_tensorboard(tmp_pa
     assert CHECKPOINT_KEYS <= set(state)
     assert state["epoch"] == 2 and state["classes"] == ["right", "left", "down", "up"]
     assert state["config"]["model_type"] == "stts" and state["config"]["num_classes"] == 4
+    assert (state["spec"]["clip_len"], state["spec"]["crop_size"], state["precision"]) == (8, 32, "fp32")
     assert [pytest.approx(row, rel=1e-5) for row in state["history"]] == rows
     best = ckpt.load_checkpoint(run / "best.pt")
     assert best["best_metric"] == max(row["val_top1_accuracy"] for row in rows)
@@ -159,3 +160,23 @@ def test_resume_refuses_to_change_the_recipe(tmp_path):
         resume_config(saved, {"lr": 0.5}, tmp_path / "run")
     config = resume_config(saved, {"epochs": 5, "workers": 0, "lr": saved["lr"]}, tmp_path / "run")
     assert config.epochs == 5 and dataclasses.asdict(config)["width"] == 8
+
+
+def test_batch_size_is_the_step_over_all_processes():
+    assert per_process_batch(16, 2) == 8 and per_process_batch(16, 1) == 16
+    with pytest.raises(SttsError, match="does not split evenly over 3 processes"):
+        per_process_batch(16, 3)
+
+
+def test_an_empty_val_split_is_refused(tmp_path):
+    data = moving_squares(sizes=(16, 0, 8))
+    with pytest.raises(SttsError, match="the val split is empty, so best.pt would be chosen on nothing"):
+        train(tmp_path, "run", data=data, epochs=1)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("width", [2, 3])
+def test_a_width_the_network_cannot_take_is_refused_before_anything_is_written(tmp_path, width):
+    with pytest.raises(SttsError, match=f"--width {width}"):
+        resolve_config({**BASE, "width": width, "out": str(tmp_path / "run")})
+    assert not (tmp_path / "run").exists()

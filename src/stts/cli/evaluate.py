@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..engine.precision import PRECISIONS
+from ..runtime import PRECISIONS
 
 
 def add_parser(subparsers) -> None:
@@ -23,7 +23,9 @@ def add_parser(subparsers) -> None:
     add("--data-root", "--data_root", dest="data_root", help="where prepared datasets live (default: the run's)")
     add("--batch_size", "--batch-size", dest="batch_size", type=int, default=16, help="clips per batch (default 16)")
     add("--workers", type=int, help="data loader processes (default: cores, at most 4)")
-    add("--precision", choices=PRECISIONS, default="auto", help="auto (default), bf16, fp16 or fp32")
+    add("--precision", choices=PRECISIONS, default="auto",
+        help="auto (default: the precision it was trained in where this device runs it natively), bf16, fp16 or fp32")
+    add("--device", default="auto", help="auto (a GPU if there is one), cpu or cuda[:N]")
     add("--out", help="output folder (default: next to the checkpoint, eval_<name>_<split>)")
     add("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.set_defaults(func=run)
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     summary = evaluate_checkpoint(
         args.checkpoint, split=args.split, views=args.views, data_type=args.data_type, data_root=args.data_root,
-        batch_size=args.batch_size, workers=args.workers, precision=args.precision, out=args.out,
+        batch_size=args.batch_size, workers=args.workers, precision=args.precision, out=args.out, device=args.device,
     )
     if args.json:
         print(json.dumps(summary))

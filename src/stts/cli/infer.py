@@ -18,7 +18,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "infer",
         help="predict the action in videos with a trained checkpoint",
-        description="Slide a clip-sized window over each video (frames prepared as in evaluation), and write "
+        description="Slide a clip-sized window over each video (frames made as the checkpoint's clip spec says, "
+        "as in evaluation), and write "
         "<name>.json, <name>.csv (top-k classes of every window) and <name>.annotated.mp4 to --out.",
     )
     parser.add_argument("videos", nargs="*", metavar="VIDEO", help="video files or folders of videos")
@@ -33,8 +34,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--stride", type=int, help="kept frames between window starts (default a quarter of the clip)")
     parser.add_argument("--topk", type=int, default=5, help="classes listed per window and video (default 5)")
     parser.add_argument("--batch-size", "--batch_size", type=int, default=8, help="windows per forward pass (default 8)")
-    parser.add_argument("--height", type=int, help="frame height before the crop (default: the training data's)")
-    parser.add_argument("--precision", default="auto", help="auto (bf16 where native, else fp32), bf16, fp16 or fp32")
+    parser.add_argument("--precision", default="auto",
+                        help="auto (the precision it was trained in where this device runs it natively, else fp32), "
+                             "bf16, fp16 or fp32")
     parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu or cuda[:N]")
     parser.add_argument("--json", action="store_true", help="print one JSON list of the videos' predictions to stdout")
     parser.add_argument("--show", action="store_true", help="play the annotated videos in a window (needs stts[gui])")
@@ -57,14 +59,10 @@ def run(args) -> int:
         raise SttsError("no videos given: stts infer VIDEO... --checkpoint CKPT")
     if not args.checkpoint:
         raise SttsError("--checkpoint is required (a checkpoint written by stts train)")
-    if args.topk < 1 or (args.stride is not None and args.stride < 1) or (args.height is not None and args.height < 1):
-        raise SttsError("--topk, --stride and --height must be at least 1")
-    predictor = Predictor(args.checkpoint, args.device, args.precision, args.batch_size, args.height)
+    if args.topk < 1 or (args.stride is not None and args.stride < 1):
+        raise SttsError("--topk and --stride must be at least 1")
+    predictor = Predictor(args.checkpoint, args.device, args.precision, args.batch_size)
     check_seed_flags(args, predictor)
-    if predictor.prep.source == "default" and not args.height:
-        print(f"stts infer: warning: {predictor.path} does not record how its training frames were prepared and "
-              f"its dataset is not at hand: using stts prepare's defaults (height {predictor.prep.height}, "
-              f"frame rule for {predictor.prep.rule_clip_len}-frame clips); set --height otherwise", file=sys.stderr)
     videos = collect_videos(inputs)
     # with --json, stdout carries the JSON alone and the human-readable lines go to stderr
     log = sys.stderr if args.json else sys.stdout

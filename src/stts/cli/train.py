@@ -7,14 +7,14 @@ import functools
 import os
 from pathlib import Path
 
-from ..engine.checkpoint import load_checkpoint
-from ..engine.config import DATA_TYPE_DEFAULTS, LR_SCHEDULES, TrainConfig, resolve_config, resume_config
+from ..checkpoint import load_checkpoint
+from ..engine.config import LR_SCHEDULES, PRESETS, TrainConfig, resolve_config, resume_config
 from ..engine.distributed import launch, parse_gpu_ids
-from ..engine.precision import PRECISIONS
 from ..errors import SttsError
 from ..models import list_models
+from ..runtime import PRECISIONS
 
-SMALL = ", ".join(f"{k}={v}" for k, v in DATA_TYPE_DEFAULTS["synthetic-motion"].items())
+SMALL = ", ".join(f"{k}={v}" for k, v in PRESETS["small"].items())
 
 
 def add_parser(subparsers) -> None:
@@ -23,19 +23,31 @@ def add_parser(subparsers) -> None:
         description="Train with the seed's recipe: Adam, cross-entropy, ReduceLROnPlateau on the val loss; "
                     "the checkpoint with the best val top-1 (ties: the lower val loss) is kept as best.pt, "
                     "the last epoch as last.pt. "
-                    f"synthetic-motion uses small defaults ({SMALL}) unless given.",
+                    f"--preset small ({SMALL}) suits a CPU; the built-in data sets use it unless told otherwise.",
     )
     add = parser.add_argument
     add("--data_type", "--data-type", dest="data_type",
         help="ucf101 (default), hmdb51, synthetic-motion, or the path of a prepared folder dataset")
     add("--data-root", "--data_root", dest="data_root", help="where prepared datasets live (default data/)")
     add("--model_type", "--model-type", dest="model_type", choices=list_models(), help="network (default stts-a)")
-    add("--batch_size", "--batch-size", dest="batch_size", type=int, help="clips per batch and process (default 16)")
+    add("--batch_size", "--batch-size", dest="batch_size", type=int,
+        help="clips a step (default 16); with several GPUs or machines each process takes its share, as the "
+             "seed's DataParallel did")
     add("--num_epochs", "--num-epochs", "--epochs", dest="epochs", type=int, help="epochs (default 100)")
     add("--gpu_ids", "--gpu-ids", dest="gpu_ids",
         help="GPUs to train on, e.g. 0,1 (default: all visible; the CPU when there is no CUDA)")
     add("--clip-len", "--clip_len", dest="clip_len", type=int, help="frames per clip (default 32)")
+    add("--clip-stride", "--clip_stride", dest="clip_stride", type=int,
+        help="stored frames from one clip frame to the next (default 1)")
     add("--crop-size", "--crop_size", dest="crop_size", type=int, help="crop side in pixels (default 112)")
+    add("--view", type=float,
+        help="evaluation: the centre square of this fraction of the frame's short side, resized to --crop-size "
+             "(default: --crop-size pixels at the stored scale, the seed's way)")
+    add("--train-views", "--train_views", dest="train_views", type=parse_range, metavar="LO,HI",
+        help="training: a square of a random fraction in [LO, HI] of the short side, resized to --crop-size")
+    add("--hflip", action=argparse.BooleanOptionalAction, default=None,
+        help="whether training mirrors clips (default: as the data set says)")
+    add("--preset", choices=list(PRESETS), help=f"settings for a small CPU: {SMALL}; options given still win")
     add("--width", type=int, help="network width: channels of the stem (default 64, the seed's)")
     add("--lr", type=float, help="Adam learning rate (default 1e-4)")
     add("--weight-decay", "--weight_decay", dest="weight_decay", type=float, help="weight decay (default 5e-4)")
@@ -58,6 +70,14 @@ def add_parser(subparsers) -> None:
     add("--visdom", nargs="?", const="127.0.0.1:8097", metavar="HOST:PORT",
         help="also plot to a visdom server (default 127.0.0.1:8097), environment named after the dataset")
     parser.set_defaults(func=run)
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI such as 0.6,1.0, got {text!r}") from None
+    return low, high
 
 
 def run(args: argparse.Namespace) -> int:

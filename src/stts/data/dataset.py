@@ -1,34 +1,30 @@
-"""The torch Dataset over a prepared split, and where prepared datasets live."""
+"""The torch Dataset over a prepared split, and where prepared data sets live."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..clip import ClipSpec
 from ..errors import SttsError
-from . import transforms
 from .prepare import CLASSES, INFO, MANIFESTS, STORE
+from .registry import get_dataset, kind_of
 from .store import open_store
-
-BUILT_IN = ("ucf101", "hmdb51", "synthetic-motion")
 
 
 def dataset_root(data_type: str, data_root: str | Path = "data") -> Path:
-    """'ucf101', 'hmdb51' or 'synthetic-motion' -> ``data_root/<name>``; anything else is a prepared folder's path.
-
-    Raises SttsError with the ``stts prepare`` command to run when the folder is not prepared.
+    """A registered built-in name ('ucf101', 'synthetic-motion', ...) -> ``data_root/<name>``; anything
+    else is a prepared folder's path. SttsError with the ``stts prepare`` command to run when it is not prepared.
     """
-    root = Path(data_root) / data_type if data_type in BUILT_IN else Path(data_type)
+    kind = kind_of(data_type)
+    root = Path(data_root) / data_type if kind else Path(data_type)
     if not (root / INFO).is_file() or not (root / MANIFESTS).is_dir():
-        command = {
-            "ucf101": f"stts prepare ucf101 UCF101.rar UCF101TrainTestSplits-RecognitionTask.zip --out {root}",
-            "hmdb51": f"stts prepare hmdb51 hmdb51_org.rar test_train_splits.rar --out {root}",
-            "synthetic-motion": f"stts prepare synthetic-motion --out {root}",
-        }.get(data_type, f"stts prepare folder VIDEOS_ROOT --out {root}")
+        command = (kind or get_dataset("folder")).prepare_command(root)
         raise SttsError(f"{root} is not a prepared dataset (no {INFO}); run `{command}`")
     return root
 
@@ -40,8 +36,17 @@ def read_classes(root: str | Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
-def read_info(root: str | Path) -> dict:
-    return json.loads((Path(root) / INFO).read_text(encoding="utf-8"))
+def read_info(root: str | Path) -> dict[str, Any]:
+    path = Path(root) / INFO
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SttsError(f"{path}: unreadable ({error}); run `stts prepare` for this dataset again") from None
+
+
+def read_spec(root: str | Path) -> ClipSpec:
+    """The clip spec ``stts prepare`` wrote: how this data set's frames are stored."""
+    return ClipSpec.from_dict(read_info(root).get("spec"), str(Path(root) / INFO))
 
 
 def flipped_labels(classes: list[str], flip_pairs: list[list[str]]) -> list[int]:
@@ -61,25 +66,26 @@ def read_manifest(root: str | Path, split: str) -> tuple[list[str], list[int]]:
 
 
 class ClipDataset(Dataset):
-    """Clips of one split of a prepared dataset, as uint8 (C, T, H, W) tensors; float conversion is the device's.
+    """Clips of one split of a prepared data set, as uint8 (3, T, H, W) tensors, made as ``spec`` says.
 
-    ``train``: a random window of ``clip_len`` stored frames, one random ``crop_size`` crop for the
-    clip and a random horizontal flip, drawn from (seed, epoch, index) so that they differ every
-    epoch (call ``set_epoch``) and do not depend on the number of workers. Otherwise ``windows``
-    evenly spaced windows x ``crops`` (1: centre, 3: along the longer side) views, stacked as
-    (views, C, T, H, W) when there is more than one. Videos shorter than the clip are padded by
-    repeating frames.
+    ``train``: one random clip (``ClipSpec.train_sample``) drawn from (seed, epoch, index), so that
+    it differs every epoch (call ``set_epoch``) and does not depend on the number of workers; a
+    flipped clip of a class in the data set's flip pairs takes its partner's label. Otherwise
+    ``windows`` evenly spaced windows x ``crops`` views (``ClipSpec.eval_samples``), stacked as
+    (views, 3, T, H, W) when there is more than one. ``spec`` defaults to the data set's own.
     """
 
-    def __init__(self, root: str | Path, split: str, clip_len: int = 32, crop_size: int = 112, train: bool = False,
+    def __init__(self, root: str | Path, split: str, spec: ClipSpec | None = None, train: bool = False,
                  windows: int = 1, crops: int = 1, seed: int = 0):
-        if crops not in (1, 3):
-            raise SttsError(f"crops must be 1 or 3, got {crops}")
-        if windows < 1 or clip_len < 1:
-            raise SttsError(f"windows and clip_len must be positive, got {windows} and {clip_len}")
+        if windows < 1 or crops not in (1, 3):
+            raise SttsError(f"windows must be at least 1 and crops 1 or 3, got {windows} and {crops}")
         self.root = Path(root)
-        self.split, self.clip_len, self.crop_size, self.train = split, clip_len, crop_size, train
-        self.windows, self.crops, self.seed, self.epoch = windows, crops, seed, 0
+        stored = read_spec(self.root)
+        self.spec = spec or stored
+        if self.spec.storage() != stored.storage():
+            raise SttsError(f"{self.root}: its frames are stored as {stored.storage()}, the clips asked for "
+                            f"expect {self.spec.storage()}; prepare the data as the checkpoint's was")
+        self.split, self.train, self.windows, self.crops, self.seed, self.epoch = split, train, windows, crops, seed, 0
         self.classes = read_classes(self.root)
         self.videos, self.labels = read_manifest(self.root, split)
         self.flipped_label = flipped_labels(self.classes, read_info(self.root).get("flip_pairs", []))
@@ -89,9 +95,7 @@ class ClipDataset(Dataset):
             if entry is None:
                 raise SttsError(f"{self.root}: {video} is in the {split} manifest but not in the store; "
                                 "rerun `stts prepare` for this dataset")
-            if min(entry["height"], entry["width"]) < crop_size:
-                raise SttsError(f"{self.root}: frames are {entry['width']}x{entry['height']}, smaller than crop "
-                                f"{crop_size}; prepare again with a larger --size or use a smaller crop")
+            self.spec.check_frame_size(entry["height"], entry["width"], str(self.root))
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -99,27 +103,27 @@ class ClipDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def frame_counts(self) -> list[int]:
+        """Stored frames of every video of the split."""
+        return [self.store.num_frames(video) for video in self.videos]
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         video = self.videos[index]
         entry = self.store.entries[video]
-        num_frames, height, width = len(entry["sizes"]), entry["height"], entry["width"]
-        size = self.crop_size
+        shape = (len(entry["sizes"]), entry["height"], entry["width"])
         if self.train:
-            rng = transforms.clip_rng(self.seed, self.epoch, index)
-            start = transforms.random_window_start(num_frames, self.clip_len, rng)
-            offset = transforms.random_crop_offset(height, width, size, rng)
-            flip = bool(rng.integers(0, 2))
-            indices = transforms.window_indices(start, num_frames, self.clip_len)
-            clip = self.store.read_frames(video, indices, (*offset, size, size), flip)  # (T, H, W, C)
-            label = self.flipped_label[self.labels[index]] if flip else self.labels[index]
-            return torch.from_numpy(clip).permute(3, 0, 1, 2), label
-        starts = transforms.spaced_window_starts(num_frames, self.clip_len, self.windows)
-        offsets = ([transforms.centre_crop_offset(height, width, size)] if self.crops == 1
-                   else transforms.three_crop_offsets(height, width, size))
-        windows = [transforms.window_indices(s, num_frames, self.clip_len) for s in starts]
-        wanted = np.unique(np.concatenate(windows))
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            sample = self.spec.train_sample(*shape, rng)
+            clip = self.spec.to_crop(self.store.read_frames(video, sample.indices, sample.box, sample.flip))
+            label = self.flipped_label[self.labels[index]] if sample.flip else self.labels[index]
+            return torch.from_numpy(clip).permute(3, 0, 1, 2), label  # (3, T, H, W)
+        samples = self.spec.eval_samples(*shape, self.windows, self.crops)
+        wanted = np.unique(np.concatenate([s.indices for s in samples]))
         frames = self.store.read_frames(video, wanted)
-        position = {int(f): i for i, f in enumerate(wanted)}
-        views = [transforms.crop(frames[[position[int(f)] for f in w]], o, size) for w in windows for o in offsets]
-        clips = torch.from_numpy(np.stack(views)).permute(0, 4, 1, 2, 3)  # (views, C, T, H, W)
+        position = np.searchsorted(wanted, np.arange(wanted.max() + 1))
+        views = []
+        for sample in samples:
+            top, left, height, width = sample.box
+            views.append(self.spec.to_crop(frames[position[sample.indices], top:top + height, left:left + width]))
+        clips = torch.from_numpy(np.stack(views)).permute(0, 4, 1, 2, 3)  # (views, 3, T, H, W)
         return (clips[0] if len(views) == 1 else clips), self.labels[index]

@@ -1,21 +1,29 @@
-"""Sources -> records -> clip store -> manifests: the one preparation path for every dataset.
+"""Sources -> records -> clip store -> manifests: the one preparation path for every data set.
 
-UCF101, HMDB51, a user's folder and synthetic-motion differ only in how ``*_records`` below read
-their file list and labels; storing, manifests and the report are shared.
+UCF101, HMDB51, a user's folder and the built-in sets differ only in how their readers (records.py,
+chosen through the data set registry) find their file list and labels; storing, splitting,
+manifests, the clip spec and the report are shared.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
+import signal
+import threading
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
+from ..clip import ClipSpec
 from ..errors import SttsError
+from ..files import write_text
 from . import splits
-from .archives import archive_kind, extract
+from .records import AUTO_SPLIT, folder_flip_pairs
+from .registry import get_dataset
 from .store import IndexWriter, ShardWriter, encode_frames, open_store, read_index
 from .video import read_kept_frames
 
@@ -26,74 +34,6 @@ INFO = "dataset.json"
 CLASSES = "classes.txt"
 
 
-def source_roots(sources: list[Path], out: Path) -> list[Path]:
-    """Folders to search: each folder source as is, each archive extracted (once) into ``out/source``."""
-    roots = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            roots.append(source)
-        elif source.is_file():
-            if archive_kind(source) is None:
-                raise SttsError(f"{source}: not a zip or RAR archive nor a folder")
-            roots.append(extract(source, out / "source"))
-        else:
-            raise SttsError(f"{source}: no such file or folder")
-    return list(dict.fromkeys(roots))
-
-
-def find_files(roots: list[Path], name: str) -> list[Path]:
-    return sorted(p for root in roots for p in root.rglob(name) if p.is_file() and ".partial-" not in str(p))
-
-
-def find_videos_root(roots: list[Path], classes: list[str]) -> Path:
-    """The folder holding the most class folders, among the roots and their subfolders two levels down."""
-    candidates = [d for root in roots for d in (root, *root.glob("*/"), *root.glob("*/*/")) if d.is_dir()]
-    best = max(candidates, key=lambda d: sum((d / c).is_dir() for c in classes), default=None)
-    if best is None or not any((best / c).is_dir() for c in classes):
-        raise SttsError(f"no folder of class folders ({classes[0]}/, ...) found in {', '.join(map(str, roots))}")
-    return best
-
-
-def ucf_records(roots: list[Path], split: int, val_from_test: bool, seed: int):
-    found = {n: find_files(roots, n) for n in ("classInd.txt", f"trainlist0{split}.txt", f"testlist0{split}.txt")}
-    for name, paths in found.items():
-        if not paths:
-            raise SttsError(f"{name} not found in {', '.join(map(str, roots))}; "
-                            "give UCF101TrainTestSplits-RecognitionTask.zip or its extracted folder")
-    class_file, train_file, test_file = (paths[0] for paths in found.values())
-    classes, records = splits.ucf_records(splits.read_lines(class_file), splits.read_lines(train_file),
-                                          splits.read_lines(test_file), val_from_test=val_from_test, seed=seed,
-                                          source=str(class_file.parent))
-    return classes, records, find_videos_root(roots, classes)
-
-
-def hmdb_records(roots: list[Path], split: int):
-    files = find_files(roots, f"*_test_split{split}.txt")
-    if not files:
-        raise SttsError(f"no HMDB51 split files (*_test_split{split}.txt) in {', '.join(map(str, roots))}; "
-                        "give test_train_splits.rar or its extracted folder")
-    classes, records = splits.hmdb_records({f.name: splits.read_lines(f) for f in files}, split)
-    return classes, records, find_videos_root(roots, classes)
-
-
-def folder_records(root: Path, seed: int):
-    """ROOT/<class>/<video>; ROOT's train.txt/val.txt/test.txt if any, else a stratified 70/10/20 split."""
-    root = Path(root)
-    if not root.is_dir():
-        raise SttsError(f"{root}: not a folder of class folders")
-    by_class = {d.name: sorted(f.relative_to(root).as_posix() for f in d.rglob("*")
-                               if f.is_file() and not f.name.startswith("."))
-                for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")}
-    if not by_class:
-        raise SttsError(f"{root}: no class folders (expected ROOT/<class>/<video>)")
-    lists = {s: splits.read_lines(root / f"{s}.txt") for s in splits.SPLITS if (root / f"{s}.txt").is_file()}
-    if lists:
-        classes = sorted(by_class)
-        return classes, splits.listed_records(classes, lists, str(root)), root
-    classes, records = splits.stratified_split(by_class, seed=seed)
-    return classes, records, root
-
-
 _writer: ShardWriter | None = None
 
 
@@ -102,12 +42,25 @@ def _init_worker(store: Path) -> None:
     _writer = ShardWriter(store)
 
 
-def _store_video(task: tuple[str, str, int, int, int]) -> tuple[dict | None, tuple[str, str] | None]:
-    key, path, size, clip_len, quality = task
+def _init_pool_worker(store: Path) -> None:
+    # the parent alone answers Ctrl-C and SIGTERM (it stops the pool): no traceback from every worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _init_worker(store)
+
+
+def _interrupt(number, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _store_video(task: tuple[str, str, ClipSpec, int]) -> tuple[dict | None, tuple[str, str] | None]:
+    key, path, spec, quality = task
     try:
-        frames, step, count, fps = read_kept_frames(Path(path), size, clip_len)
-        entry = _writer.append(key, encode_frames(frames, quality), height=frames[0].shape[0],
-                               width=frames[0].shape[1], step=step, source_frames=count, fps=fps)
+        video = read_kept_frames(Path(path), spec)
+        frame = video.frames[0]
+        entry = _writer.append(key, encode_frames(video.frames, quality), height=frame.shape[0],
+                               width=frame.shape[1], step=video.step, source_frames=video.decoded, fps=video.fps,
+                               announced_frames=video.announced)
         return entry, None
     except SttsError as error:
         return None, (key, str(error))
@@ -119,12 +72,14 @@ def store_videos(tasks: list[tuple], store: Path, workers: int, desc: str, progr
     """Decode and store ``tasks`` in parallel; commit each finished video to the index. Returns skipped -> why."""
     skipped, index, pool = {}, IndexWriter(store), None
     bar = tqdm(total=len(tasks), unit="video", desc=desc, disable=not progress, dynamic_ncols=True)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
         if workers <= 1 or len(tasks) <= 1:
             _init_worker(store)
             results = map(_store_video, tasks)
         else:
-            pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (store,))
+            pool = multiprocessing.get_context("fork").Pool(workers, _init_pool_worker, (store,))
             results = pool.imap_unordered(_store_video, tasks, chunksize=1)
         for entry, failure in results:
             if entry is not None:
@@ -138,36 +93,39 @@ def store_videos(tasks: list[tuple], store: Path, workers: int, desc: str, progr
     finally:
         if pool is not None:
             pool.terminate()
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
         bar.close()
         index.close()
     return skipped
 
 
-def read_records(dataset: str, sources: list[Path], out: Path, split: int, val_from_test: bool, seed: int):
-    if dataset == "ucf101":
-        return ucf_records(source_roots(sources, out), split, val_from_test, seed)
-    if dataset == "hmdb51":
-        return hmdb_records(source_roots(sources, out), split)
-    if dataset == "folder":
-        if len(sources) != 1:
-            raise SttsError("`stts prepare folder` takes one ROOT folder of class folders")
-        return folder_records(sources[0], seed)
-    raise SttsError(f"unknown dataset {dataset!r}; choose ucf101, hmdb51, folder or synthetic-motion")
+def prepare_dataset(dataset: str, sources: list[str | Path], out: str | Path, *, split: int = 1,
+                    height: int | None = None, quality: int = 90, val_from_test: bool = False,
+                    allow_missing: bool = False, workers: int | None = None, seed: int = 0,
+                    hflip: bool | None = None, options: dict[str, Any] | None = None, progress: bool = True) -> dict:
+    """Prepare ``out`` from ``sources`` (a built-in set makes its own); returns counts, skipped, missing, warnings.
 
-
-def prepare_dataset(dataset: str, sources: list[str | Path], out: str | Path, *, split: int = 1, size: int = 128,
-                    clip_len: int = 32, quality: int = 90, val_from_test: bool = False, allow_missing: bool = False,
-                    workers: int | None = None, seed: int = 0, name: str | None = None,
-                    flip_pairs: tuple[tuple[str, str], ...] = (), progress: bool = True) -> dict:
-    """Prepare ``out`` from ``sources``; returns the counts, the skipped and missing videos and any warnings.
-
-    ``flip_pairs`` names classes that a horizontal flip turns into each other (moving left and
-    moving right); training swaps their labels when it flips a clip. Resumable: videos already
-    in the store are not decoded again.
+    The clip spec's storage part (frame rule, stored ``height``) and flip behaviour are written
+    into ``out/dataset.json``. Resumable: videos already in the store are not decoded again.
     """
+    kind = get_dataset(dataset)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    classes, records, videos_root = read_records(dataset, [Path(s) for s in sources], out, split, val_from_test, seed)
+    spec = ClipSpec(height=height or kind.height, hflip=kind.hflip if hflip is None else hflip)
+    check_storage(out, spec)
+    sources = [Path(s) for s in sources]
+    if kind.generate is not None:
+        unknown = sorted(set(options or {}) - set(kind.options))
+        if unknown:
+            raise SttsError(f"{dataset} has no option {', '.join(unknown)}; it takes {', '.join(kind.options)}")
+        sources = kind.generate(out, seed, {**kind.options, **(options or {})}, workers, progress)
+    elif not sources:
+        raise SttsError(f"give the {dataset} sources to prepare: {kind.prepare_command(out)}")
+    classes, records, videos_root = kind.read_records(sources, out, split=split, val_from_test=val_from_test, seed=seed)
+    flip_pairs = list(kind.flip_pairs) or (folder_flip_pairs(sources, classes) if dataset == "folder" else [])
+    if flip_pairs and hflip is None:
+        spec = spec.replace(hflip=True)
     missing = sorted({r.path for r in records if not (videos_root / r.path).is_file()})
     if missing and not allow_missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
@@ -176,42 +134,97 @@ def prepare_dataset(dataset: str, sources: list[str | Path], out: str | Path, *,
     store = out / STORE
     done = read_index(store)
     todo = sorted({r.path for r in records} - set(missing) - set(done))
-    tasks = [(key, str(videos_root / key), size, clip_len, quality) for key in todo]
+    tasks = [(key, str(videos_root / key), spec, quality) for key in todo]
     workers = workers or len(os.sched_getaffinity(0))
-    skipped = store_videos(tasks, store, workers, f"prepare {name or dataset}", progress)
+    skipped = store_videos(tasks, store, workers, f"prepare {dataset}", progress)
     stored = read_index(store)
-    kept = [r for r in records if r.path in stored]
+    kept, warnings = assign_splits([r for r in records if r.path in stored], classes, seed)
     counts = splits.split_counts(kept)
-    write_outputs(out, classes, kept, skipped, missing, {
-        "name": name or dataset, "classes": len(classes), "size": size, "quality": quality, "clip_len": clip_len,
-        "frame_rule": f"every 4th frame, else every 3rd/2nd/1st when fewer than {clip_len} would be kept",
-        "split": split, "val": "20% sample of test (leaky)" if val_from_test else "whole train groups, about 8%",
-        "counts": counts, "skipped": len(skipped), "missing": len(missing), "videos_root": str(videos_root),
-        "flip_pairs": [list(pair) for pair in flip_pairs if set(pair) <= set(classes)],
+    partial = {key: f"decoded {e['source_frames']} of the {e['announced_frames']} frames it announces (truncated?)"
+               for key, e in stored.items() if e.get("announced_frames") and e["source_frames"] < 0.9 * e["announced_frames"]}
+    write_outputs(out, classes, kept, skipped, missing, partial, {
+        "name": dataset, "classes": len(classes),
+        # the spec's part decided here; training adds how clips are sampled
+        "spec": {**spec.storage(), "hflip": spec.hflip, "version": spec.version}, "quality": quality,
+        "split": split, "val": val_description(dataset, val_from_test),
+        "counts": counts, "skipped": len(skipped), "missing": len(missing), "partial": len(partial),
+        "videos_root": str(videos_root), "flip_pairs": [list(pair) for pair in flip_pairs if set(pair) <= set(classes)],
+        "fingerprint": fingerprint(spec, classes, kept, stored),
     })
-    warnings = ["val is a 20% sample of the test list, so it overlaps test: selecting checkpoints on it "
-                "leaks test data into model selection"] if val_from_test else []
+    if val_from_test:
+        warnings.append("val is a 20% sample of the test list, so it overlaps test: selecting checkpoints on it "
+                        "leaks test data into model selection")
+    empty = [name for name in splits.SPLITS if not counts[name]]
+    if empty:
+        raise SttsError(f"{out}: the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty after "
+                        f"preparation ({counts['train']} train, {counts['val']} val, {counts['test']} test videos; "
+                        f"see {out / REPORT}); give each split videos, or more videos per class")
     return {"classes": len(classes), **counts, "skipped": sorted(skipped), "missing": missing,
-            "reasons": skipped, "warnings": warnings, "out": str(out)}
+            "partial": sorted(partial), "reasons": {**skipped, **partial}, "warnings": warnings, "out": str(out)}
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    temp = path.with_name(path.name + ".tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
+def check_storage(out: Path, spec: ClipSpec) -> None:
+    """Refuse to add frames stored another way to a folder prepared before (they would mix in one store)."""
+    if not (out / INFO).is_file():
+        return
+    before = ClipSpec.from_dict(json.loads((out / INFO).read_text(encoding="utf-8")).get("spec"), str(out / INFO))
+    if before.storage() != spec.storage():
+        raise SttsError(f"{out} was prepared with {before.storage()}, not {spec.storage()}; "
+                        "choose another --out (or the same options)")
+
+
+def assign_splits(records: list[splits.VideoRecord], classes: list[str], seed: int):
+    """Splits among the videos actually stored, so that a skipped video cannot empty a split.
+
+    A folder without lists is split here (stratified); one whose lists name no val video gets
+    about 10 % of each class's train videos moved to val. Returns the records and warnings.
+    """
+    warnings = []
+    if any(r.split == AUTO_SPLIT for r in records):
+        by_class = {name: [r.path for r in records if r.label == label] for label, name in enumerate(classes)}
+        _, records = splits.stratified_split(by_class, seed=seed)
+        small = [name for name, paths in by_class.items() if len(paths) < 3]
+        if small:
+            warnings.append(f"{len(small)} class(es) with fewer than 3 videos ({', '.join(small[:5])}) went to "
+                            "train whole: val and test measure nothing of them")
+    elif records and not any(r.split == "val" for r in records):
+        train = {name: [r.path for r in records if r.label == label and r.split == "train"]
+                 for label, name in enumerate(classes)}
+        _, carved = splits.stratified_split(train, fractions=(0.9, 0.1, 0.0), seed=seed)
+        moved = {r.path for r in carved if r.split in ("val", "test")}
+        records = [splits.VideoRecord(r.path, r.label, "val") if r.path in moved else r for r in records]
+        warnings.append(f"no val videos listed: {len(moved)} train videos (about 10% of each class of 3 or more) "
+                        "moved to val, so that best.pt is chosen on videos it was not trained on")
+    return records, warnings
+
+
+def val_description(dataset: str, val_from_test: bool) -> str:
+    if val_from_test:
+        return "20% sample of test (leaky)"
+    return {"ucf101": "whole train groups, about 8%", "synthetic-motion": "whole train groups, about 8%",
+            "hmdb51": "the videos tagged 0"}.get(dataset, "listed, or 10% of each class")
+
+
+def fingerprint(spec: ClipSpec, classes: list[str], records: list[splits.VideoRecord], stored: dict[str, dict]) -> str:
+    """A short hash of what training reads: classes, splits, labels, the stored bytes' CRCs and the storage spec."""
+    digest = hashlib.sha256(json.dumps([spec.storage(), classes]).encode())
+    for record in sorted(records, key=lambda r: r.path):
+        digest.update(f"{record.path}\t{record.label}\t{record.split}\t{stored[record.path]['crc']}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def write_outputs(out: Path, classes: list[str], records, skipped: dict[str, str], missing: list[str],
-                  info: dict) -> None:
+                  partial: dict[str, str], info: dict) -> None:
     (out / MANIFESTS).mkdir(exist_ok=True)
     for split in splits.SPLITS:
         lines = [f"{r.path}\t{r.label}\n" for r in records if r.split == split]
-        _write_atomic(out / MANIFESTS / f"{split}.tsv", "".join(lines))
-    _write_atomic(out / CLASSES, "".join(f"{c}\n" for c in classes))
+        write_text(out / MANIFESTS / f"{split}.tsv", "".join(lines))
+    write_text(out / CLASSES, "".join(f"{c}\n" for c in classes))
     report = [f"skipped\t{key}\t{why}\n" for key, why in sorted(skipped.items())]
     report += [f"missing\t{key}\tnamed in the split lists, not found\n" for key in missing]
-    _write_atomic(out / REPORT, "".join(report))
-    _write_atomic(out / INFO, json.dumps(info, indent=2) + "\n")
+    report += [f"partial\t{key}\t{why}\n" for key, why in sorted(partial.items())]
+    write_text(out / REPORT, "".join(report))
+    write_text(out / INFO, json.dumps(info, indent=2) + "\n")
 
 
 def verify_prepared(out: str | Path, progress: bool = True) -> dict[str, str]:

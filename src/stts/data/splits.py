@@ -111,7 +111,7 @@ def val_from_train_groups(records: list[VideoRecord], fraction: float = 0.08, se
 def val_from_test_sample(records: list[VideoRecord], fraction: float = 0.2, seed: int = 0) -> list[VideoRecord]:
     """The seed's val: a random ``fraction`` of the test list, which therefore stays in test too (leaky)."""
     test = [r for r in records if r.split == "test"]
-    sample = random.Random(seed).sample(test, int(len(test) * fraction))
+    sample = random.Random(seed).sample(test, max(1, int(len(test) * fraction)) if test else 0)
     return records + [VideoRecord(r.path, r.label, "val") for r in sample]
 
 
@@ -148,13 +148,18 @@ def hmdb_records(split_files: dict[str, list[str]], split: int = 1) -> tuple[lis
 
 def stratified_split(paths_by_class: dict[str, list[str]], fractions=(0.7, 0.1, 0.2),
                      seed: int = 0) -> tuple[list[str], list[VideoRecord]]:
-    """A deterministic per-class train/val/test split of ``{class: [relative paths]}``; classes sorted."""
+    """A deterministic per-class train/val/test split of ``{class: [relative paths]}``; classes sorted.
+
+    A class of 3 videos or more gives at least one to val and one to test (``round`` alone gives
+    none to val below 5 videos, and a split without a class's videos measures nothing of it);
+    smaller classes go to train whole.
+    """
     classes = sorted(paths_by_class)
     records = []
     for label, name in enumerate(classes):
         paths = sorted(paths_by_class[name], key=lambda p: _stable_key(p, seed))
-        n_test = round(len(paths) * fractions[2]) if len(paths) > 2 else 0
-        n_val = round(len(paths) * fractions[1]) if len(paths) > 2 else 0
+        n_test = max(1, round(len(paths) * fractions[2])) if len(paths) >= 3 and fractions[2] else 0
+        n_val = max(1, round(len(paths) * fractions[1])) if len(paths) >= 3 and fractions[1] else 0
         for i, path in enumerate(paths):
             split = "test" if i < n_test else "val" if i < n_test + n_val else "train"
             records.append(VideoRecord(path, label, split))

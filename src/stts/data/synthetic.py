@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from ..errors import SttsError
-from .prepare import prepare_dataset
+from ..files import write_text
 
 MOTIONS = ("MoveLeft", "MoveRight", "MoveUp", "MoveDown", "Grow", "Shrink", "RotateClockwise", "RotateAnticlockwise")
 # a horizontal flip turns one of these motions into the other
@@ -108,9 +108,20 @@ def _write_one(task) -> None:
 def generate_synthetic_motion(videos: Path, seed: int = 0, train_per_class: int = 60, test_per_class: int = 21,
                               frames: int = 32, width: int = 128, height: int = 96, classes: int = 8,
                               workers: int | None = None, progress: bool = True) -> Path:
-    """Write the UCF101-like tree under ``videos``; skips videos already written. Returns ``videos``."""
+    """Write the UCF101-like tree under ``videos``; skips videos already written. Returns ``videos``.
+
+    Deterministic for a seed and options; ``videos/synthetic.json`` records them, and a folder
+    made with other options is refused rather than mixed.
+    """
     if not 2 <= classes <= len(MOTIONS):
         raise SttsError(f"classes must be 2..{len(MOTIONS)}, got {classes}")
+    options = {"seed": seed, "train_per_class": train_per_class, "test_per_class": test_per_class,
+               "frames": frames, "width": width, "height": height, "classes": classes}
+    stamp = videos / "synthetic.json"
+    if stamp.exists() and json.loads(stamp.read_text()) != options:
+        raise SttsError(f"{videos} holds synthetic-motion made with other options ({stamp}); choose another --out")
+    videos.mkdir(parents=True, exist_ok=True)
+    write_text(stamp, json.dumps(options, indent=2) + "\n")
     names = MOTIONS[:classes]
     lists = videos / "ucfTrainTestlist"
     lists.mkdir(parents=True, exist_ok=True)
@@ -127,9 +138,9 @@ def generate_synthetic_motion(videos: Path, seed: int = 0, train_per_class: int 
                 tasks.append((str(videos / "UCF-101" / relative), motion, frames, width, height,
                               [seed, label, group, clip]))
     crlf = "\r\n"
-    (lists / "classInd.txt").write_text("".join(f"{i + 1} {n}{crlf}" for i, n in enumerate(names)), newline="")
-    (lists / "trainlist01.txt").write_text("".join(line + crlf for line in train), newline="")
-    (lists / "testlist01.txt").write_text("".join(line + crlf for line in test), newline="")
+    write_text(lists / "classInd.txt", "".join(f"{i + 1} {n}{crlf}" for i, n in enumerate(names)))
+    write_text(lists / "trainlist01.txt", "".join(line + crlf for line in train))
+    write_text(lists / "testlist01.txt", "".join(line + crlf for line in test))
     workers = workers or len(os.sched_getaffinity(0))
     bar = tqdm(total=len(tasks), unit="video", desc="generate synthetic-motion", disable=not progress)
     if workers > 1:
@@ -144,27 +155,16 @@ def generate_synthetic_motion(videos: Path, seed: int = 0, train_per_class: int 
     return videos
 
 
-def prepare_synthetic_motion(out: str | Path = "data/synthetic-motion", seed: int = 0, train_per_class: int = 60,
-                             test_per_class: int = 21, frames: int = 32, width: int = 128, height: int = 96,
-                             classes: int = 8, size: int = 64, workers: int | None = None,
-                             progress: bool = True) -> Path:
+def prepare_synthetic_motion(out: str | Path = "data/synthetic-motion", seed: int = 0, size: int | None = None,
+                             workers: int | None = None, progress: bool = True, **options) -> Path:
     """Generate synthetic-motion under ``out/videos`` and prepare it into ``out``; returns ``out``.
 
-    The defaults (8 classes, 60 train + 21 test videos each, 32 frames of 128x96 at 25 fps, stored
-    at height 64) suit a small network trained on 16-frame clips cropped to 48. The test videos stay
-    in ``out/videos/UCF-101`` (listed in ``out/videos/ucfTrainTestlist/testlist01.txt``) for inference.
-    Deterministic for a seed; a rerun with the same options reuses what is there.
+    ``options`` (train_per_class, test_per_class, frames, width, height, classes) default to the
+    registry's: 8 classes, 60 train + 21 test videos each, 32 frames of 128x96 at 25 fps, stored
+    at height 64. The test videos stay in ``out/videos/UCF-101`` for inference.
     """
-    out = Path(out)
-    options = {"seed": seed, "train_per_class": train_per_class, "test_per_class": test_per_class,
-               "frames": frames, "width": width, "height": height, "classes": classes, "size": size}
-    stamp = out / "synthetic.json"
-    if stamp.exists() and json.loads(stamp.read_text()) != options:
-        raise SttsError(f"{out} holds synthetic-motion made with other options ({stamp}); choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps(options, indent=2) + "\n")
-    generate_synthetic_motion(out / "videos", seed, train_per_class, test_per_class, frames, width, height,
-                              classes, workers, progress)
-    prepare_dataset("ucf101", [out / "videos"], out, size=size, workers=workers, seed=seed,
-                    name="synthetic-motion", flip_pairs=FLIP_PAIRS, progress=progress)
-    return out
+    from .prepare import prepare_dataset
+
+    prepare_dataset("synthetic-motion", [], out, height=size, seed=seed, workers=workers, options=options,
+                    progress=progress)
+    return Path(out)

@@ -1,36 +1,16 @@
-"""Decoding with PyAV (FFmpeg): the seed's frame-step rule and its resize to a fixed height."""
+"""Decoding with PyAV (FFmpeg): frames upright, kept and resized as the clip spec says."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from ..clip import ClipSpec
 from ..errors import SttsError
-
-MAX_STEP = 4
-
-
-def frame_step(num_frames: int, clip_len: int) -> int:
-    """The seed's rule: keep every 4th frame, or every 3rd/2nd/1st when fewer than ``clip_len`` would be kept."""
-    step = MAX_STEP
-    while step > 1 and len(range(0, num_frames, step)) < clip_len:
-        step -= 1
-    return step
-
-
-def resized_shape(height: int, width: int, size: int) -> tuple[int, int]:
-    """(height, width) with the height ``size`` and the width in proportion (320x240 -> 170x128).
-
-    As in the seed, a frame whose width would fall under 7/8 of ``size`` (112 for 128) gets the
-    width ``size`` and the height in proportion instead, so a square crop still fits.
-    """
-    new_width = int(width * size / height)
-    if new_width < size * 7 // 8:
-        return int(height * size / width), size
-    return size, new_width
 
 
 def _open(path: Path):
@@ -61,12 +41,12 @@ def _to_array(frame, shape: tuple[int, int] | None, reformatter: VideoReformatte
     return array
 
 
-def _target_shape(frame, height: int | None) -> tuple[int, int] | None:
-    if height is None:
+def _target_shape(frame, spec: ClipSpec | None) -> tuple[int, int] | None:
+    if spec is None:
         return None
     rotation = getattr(frame, "rotation", 0) or 0
     h, w = (frame.width, frame.height) if rotation % 180 else (frame.height, frame.width)
-    return resized_shape(h, w, height)
+    return spec.stored_shape(h, w)
 
 
 def iter_frames(path: Path, threads: int = 0):
@@ -92,10 +72,10 @@ def header_frame_count(path: Path) -> int:
         container.close()
 
 
-def read_video(path: str | Path, height: int | None = None, threads: int = 0) -> tuple[np.ndarray, float]:
+def read_video(path: str | Path, spec: ClipSpec | None = None, threads: int = 0) -> tuple[np.ndarray, float]:
     """All frames of a video as uint8 (T, H, W, 3) RGB, and its frame rate.
 
-    ``height`` resizes to that height keeping the aspect ratio (see ``resized_shape``); rotation
+    With ``spec``, frames are resized to its stored size (see ``ClipSpec.stored_shape``); rotation
     metadata is applied. Raises SttsError naming the file when it is missing, empty or not decodable.
     """
     container = _open(path)
@@ -104,27 +84,56 @@ def read_video(path: str | Path, height: int | None = None, threads: int = 0) ->
     frames, shape, reformatter = [], None, VideoReformatter()
     for frame in iter_frames(path, threads):
         if shape is None:
-            shape = _target_shape(frame, height)
+            shape = _target_shape(frame, spec)
         frames.append(_to_array(frame, shape, reformatter))
     if not frames:
         raise SttsError(f"{path}: no decodable video frames")
     return np.stack(frames), fps
 
 
-def read_kept_frames(path: Path, height: int, clip_len: int, threads: int = 1,
-                     full: list[np.ndarray] | None = None) -> tuple[list[np.ndarray], int, int, float]:
-    """The frames the store keeps: (frames, step, decoded frame count, fps), converting only kept frames.
+@dataclass
+class KeptFrames:
+    """The frames a video keeps under a clip spec, as stts prepare stores them."""
+
+    frames: list[np.ndarray]  # uint8 (H, W, 3) at the spec's stored size
+    step: int  # one kept frame every ``step`` decoded frames
+    decoded: int  # frames decoded
+    announced: int  # frames the container announced (0: unknown)
+    fps: float
+
+    @property
+    def partial(self) -> bool:
+        """Decoding stopped well before the announced end (a truncated file)."""
+        return self.announced > 0 and self.decoded < self.announced * 0.9
+
+
+def read_kept_frames(path: Path, spec: ClipSpec, threads: int = 1,
+                     full: list[np.ndarray] | None = None) -> KeptFrames:
+    """The frames the store keeps, converting only kept frames.
 
     The step comes from the container's frame count when it announces one (AVI does), else from
-    the decoded count after converting every frame. Every decoded frame is also appended to
-    ``full`` at its own size, upright, when a list is given: one decode for a caller that needs
-    both (``stts infer`` predicts on the kept frames and annotates all of them).
+    the decoded count after converting every frame; a file that decodes to fewer frames than it
+    announced is decoded again with the step of the frames it really has. Every decoded frame is
+    also appended to ``full`` at its own size, upright, when a list is given (one decode for a
+    caller that needs both).
     """
     container = _open(path)
     fps = float(container.streams.video[0].average_rate or 25)
     announced = max(container.streams.video[0].frames, 0)
     container.close()
-    step = frame_step(announced, clip_len) if announced else 1
+    kept, count = _decode_kept(path, spec, spec.keep_step(announced) if announced else 1, threads, full)
+    if not announced:
+        step = spec.keep_step(count)
+        return KeptFrames(kept[::step], step, count, announced, fps)
+    step = spec.keep_step(announced)
+    if spec.keep_step(count) != step:
+        step = spec.keep_step(count)
+        kept, count = _decode_kept(path, spec, step, threads, None)
+    return KeptFrames(kept, step, count, announced, fps)
+
+
+def _decode_kept(path: Path, spec: ClipSpec, step: int, threads: int,
+                 full: list[np.ndarray] | None) -> tuple[list[np.ndarray], int]:
     kept, shape, count, reformatter, full_reformatter = [], None, 0, VideoReformatter(), VideoReformatter()
     for index, frame in enumerate(iter_frames(path, threads)):
         count += 1
@@ -132,11 +141,21 @@ def read_kept_frames(path: Path, height: int, clip_len: int, threads: int = 1,
             full.append(_to_array(frame, None, full_reformatter))
         if index % step == 0:
             if shape is None:
-                shape = _target_shape(frame, height)
+                shape = _target_shape(frame, spec)
             kept.append(_to_array(frame, shape, reformatter))
     if not kept:
         raise SttsError(f"{path}: no decodable video frames")
-    if not announced:
-        step = frame_step(count, clip_len)
-        kept = kept[::step]
-    return kept, step, count, fps
+    return kept, count
+
+
+def resize_to_stored(frames: np.ndarray, spec: ClipSpec) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames already decoded at full size -> the spec's stored size, with FFmpeg's
+    bilinear scaler as the store's frames are made (frames decoded elsewhere, e.g. in memory)."""
+    height, width = spec.stored_shape(*frames.shape[1:3])
+    if (height, width) == frames.shape[1:3]:
+        return frames
+    out = np.empty((len(frames), height, width, 3), np.uint8)
+    for index, frame in enumerate(frames):
+        image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        out[index] = image.reformat(width=width, height=height, format="rgb24", interpolation="BILINEAR").to_ndarray()
+    return out

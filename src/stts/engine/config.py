@@ -6,11 +6,17 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from ..clip import ClipSpec
 from ..errors import SttsError
+from ..files import write_text
+from ..models import build_model
 
 
 def default_workers() -> int:
@@ -27,9 +33,14 @@ class TrainConfig:
     model_type: str = "stts-a"
     width: int = 64
     blocks: tuple[int, ...] = (2, 2, 2, 2)
+    # how clips are sampled from the stored frames: copied into the run's clip spec
     clip_len: int = 32
+    clip_stride: int = 1
     crop_size: int = 112
-    batch_size: int = 16
+    view: float | None = None  # see ClipSpec.view and ClipSpec.train_views
+    train_views: tuple[float, float] | None = None
+    hflip: bool | None = None  # None: as the data set says
+    batch_size: int = 16  # clips a step over all processes, as the seed's DataParallel
     epochs: int = 100
     lr: float = 1e-4
     weight_decay: float = 5e-4
@@ -44,37 +55,44 @@ class TrainConfig:
     gpu_ids: str | None = None
     tensorboard: bool = True
     visdom: str | None = None
+    preset: str | None = None
     # filled from the data
     num_classes: int = 0
     classes: list[str] = field(default_factory=list)
-    # the prepared data's dataset.json (frame height, frame rule), so inference prepares frames alike
-    data_info: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         state = dataclasses.asdict(self)
         state["blocks"] = list(self.blocks)
+        if self.train_views is not None:
+            state["train_views"] = list(self.train_views)
         return state
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in state.items() if k in known}
-        if "blocks" in values:
-            values["blocks"] = tuple(values["blocks"])
+        for key in ("blocks", "train_views"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
         return cls(**values)
 
+    def clip_spec(self, stored: ClipSpec) -> ClipSpec:
+        """The run's clip spec: the data set's storage, with this run's sampling."""
+        return stored.with_sampling(self.clip_len, self.clip_stride, self.crop_size, self.view, self.train_views,
+                                    self.hflip)
 
-# A small network and small clips for the generated data set, so that it learns in minutes on a
-# CPU; the real data sets keep the seed's recipe. Options given on the command line win.
+
+# Settings for a small network on a CPU, applied by --preset (and by the data sets whose registry entry
+# names a preset); the options given on the command line win.
 # cosine: the learning rate reaches ~0 at the last epoch, so the last epochs' weights settle; with
-# ReduceLROnPlateau on the 29 val videos the drop came at a random epoch and test top-1 swung by
+# ReduceLROnPlateau on a small val split the drop came at a random epoch and test top-1 swung by
 # several points from one epoch to the next (measured in the closing note of issue 6).
 # fp32: at width 16 oneDNN's bf16 kernels were slower than fp32 on our AVX-512 CPU (bf16 pays
 # off from full width, see benchmarks/bench_models.py); batch 8 and lr 2e-3: more updates per
 # second of CPU, which is what ends the from-scratch plateau sooner.
-DATA_TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "synthetic-motion": {"width": 16, "clip_len": 16, "crop_size": 48, "epochs": 18, "lr": 2e-3,
-                         "lr_schedule": "cosine", "batch_size": 8, "precision": "fp32"},
+PRESETS: dict[str, dict[str, Any]] = {
+    "small": {"width": 16, "clip_len": 16, "crop_size": 48, "epochs": 18, "lr": 2e-3,
+              "lr_schedule": "cosine", "batch_size": 8, "precision": "fp32"},
 }
 
 LR_SCHEDULES = ("plateau", "cosine")
@@ -89,11 +107,16 @@ def data_type_name(data_type: str) -> str:
 
 
 def resolve_config(given: dict[str, Any]) -> TrainConfig:
-    """The seed's defaults, then the data type's small defaults, then the options the user gave."""
+    """The seed's defaults, then the preset (given, or the data set's own), then the options the user gave."""
+    from ..data.registry import kind_of
+
     given = {k: v for k, v in given.items() if v is not None}
     data_type = given.get("data_type", TrainConfig.data_type)
-    values = {**DATA_TYPE_DEFAULTS.get(data_type, {}), **given}
-    config = TrainConfig.from_dict(values)
+    kind = kind_of(data_type)
+    preset = given.get("preset") or (kind.preset if kind else None)
+    if preset is not None and preset not in PRESETS:
+        raise SttsError(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    config = TrainConfig.from_dict({**PRESETS.get(preset, {}), **given, "preset": preset})
     check(config)
     if not config.out:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -117,7 +140,8 @@ def resume_config(saved: dict[str, Any], given: dict[str, Any], run: Path) -> Tr
 
 
 def check(config: TrainConfig) -> None:
-    for name in ("clip_len", "crop_size", "batch_size", "epochs"):
+    """Every option checked before anything is written; the network is built (on no device) to check its size."""
+    for name in ("clip_len", "clip_stride", "crop_size", "batch_size", "epochs"):
         if getattr(config, name) < 1:
             raise SttsError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
     if config.lr <= 0 or config.weight_decay < 0:
@@ -128,9 +152,34 @@ def check(config: TrainConfig) -> None:
         raise SttsError(f"--lr-patience must be 0 or more, got {config.lr_patience}")
     if config.workers < 0:
         raise SttsError(f"--workers must be 0 or more, got {config.workers}")
+    config.clip_spec(ClipSpec())  # the sampling options, checked by the spec
+    check_network(config)
+
+
+def check_network(config: TrainConfig) -> None:
+    """Build the network on the meta device and run one clip through it: a width or a clip it cannot
+    take fails here, in one line, instead of after the run folder is written."""
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zero-channel layers warn before they fail
+            model = build_model(config.model_type, 2, width=config.width, blocks=config.blocks)
+            model(torch.empty(1, 3, config.clip_len, config.crop_size, config.crop_size))
+    except SttsError as error:
+        raise SttsError(f"--width {config.width}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - any failure to build or run means these sizes do not fit
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SttsError(f"--model-type {config.model_type} --width {config.width} on {config.clip_len}x"
+                        f"{config.crop_size}x{config.crop_size} clips does not build or run ({reason[:160]}); "
+                        "use a larger --width (16, 32 or 64) or larger clips") from None
+
+
+def per_process_batch(batch_size: int, world_size: int) -> int:
+    """``--batch-size`` is the batch of one step over all processes (the seed's DataParallel split its batch)."""
+    if batch_size % world_size:
+        raise SttsError(f"--batch-size {batch_size} does not split evenly over {world_size} processes; "
+                        f"use a multiple of {world_size}")
+    return batch_size // world_size
 
 
 def write_config(config: TrainConfig, run: Path) -> None:
-    from .reporting import write_text_atomic
-
-    write_text_atomic(run / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    write_text(run / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")

@@ -15,13 +15,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from ..clip import ClipSpec
 from ..errors import SttsError
-from . import checkpoint as ckpt
+from ..files import write_text
+from ..runtime import load_model
 from .config import default_workers
 from .metrics import EpochMetrics, MetricMeter, per_class_accuracy
-from .precision import autocast as make_autocast
-from .precision import resolve_precision, to_model_input
-from .reporting import confusion_figure, save_figure, write_text_atomic
+from .reporting import confusion_figure, save_figure
 
 
 def parse_views(text: str) -> tuple[int, int]:
@@ -36,8 +36,8 @@ def parse_views(text: str) -> tuple[int, int]:
 
 
 @torch.inference_mode()
-def video_metrics(model, dataset: Dataset, num_classes: int, batch_size: int, workers: int, device: torch.device,
-                  autocast, desc: str) -> EpochMetrics:
+def video_metrics(model, dataset: Dataset, spec: ClipSpec, num_classes: int, batch_size: int, workers: int,
+                  device: torch.device, autocast, desc: str) -> EpochMetrics:
     """Softmax averaged over each item's views; a single-view dataset gives clip accuracy."""
     model.eval()
     meter = MetricMeter(num_classes, device)
@@ -47,7 +47,7 @@ def video_metrics(model, dataset: Dataset, num_classes: int, batch_size: int, wo
             clips = clips[:, None]
         n, views = clips.shape[:2]
         with autocast():
-            logits = model(to_model_input(clips.flatten(0, 1), device))  # (N * V, K)
+            logits = model(spec.model_input(clips.flatten(0, 1), device))  # (N * V, K)
         probabilities = logits.float().softmax(dim=1).view(n, views, -1).mean(dim=1)  # (N, K)
         log_p = probabilities.clamp_min(1e-12).log()
         y = labels.to(device)
@@ -56,12 +56,12 @@ def video_metrics(model, dataset: Dataset, num_classes: int, batch_size: int, wo
 
 
 def evaluate_checkpoint(path: str | Path, split: str = "test", views: str = "10x3", data_type: str | None = None,
-                        data_root: str | None = None, batch_size: int = 16, workers: int | None = None, precision: str = "auto",
-                        out: str | Path | None = None, device: torch.device | None = None) -> dict:
+                        data_root: str | None = None, batch_size: int = 16, workers: int | None = None,
+                        precision: str = "auto", out: str | Path | None = None, device: str = "auto") -> dict:
     """Evaluate checkpoint ``path`` on ``split``; writes summary.json, confusion PNG/CSV and per-class CSV.
 
-    ``data_type`` and ``data_root`` default to the ones the checkpoint was trained with.
-    Returns the summary (accuracies in percent).
+    Clips are made by the checkpoint's clip spec; ``data_type`` and ``data_root`` default to the
+    ones it was trained with. Returns the summary (accuracies in percent).
     """
     from ..data import ClipDataset, dataset_root
 
@@ -69,41 +69,36 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", views: str = "10x
         raise SttsError(f"--split {split!r}: choose test or val")
     windows, crops = parse_views(views)
     workers = default_workers() if workers is None else workers
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    state = ckpt.load_checkpoint(path, map_location="cpu")
-    config, classes = state["config"], list(state["classes"])
-    model = ckpt.model_from_checkpoint(state, path).to(device, memory_format=torch.channels_last_3d)
-    precision = resolve_precision(precision, device)
-    autocast = make_autocast(precision, device)
+    loaded = load_model(path, device, precision)
+    config, classes, spec = loaded.config, loaded.classes, loaded.spec
 
     data_type = data_type or config["data_type"]
     root = dataset_root(data_type, data_root or config.get("data_root", "data"))
-    shape = {"clip_len": config["clip_len"], "crop_size": config["crop_size"]}
-    clip_set = ClipDataset(root, split, **shape)
+    clip_set = ClipDataset(root, split, spec)
     if list(clip_set.classes) != classes:
         raise SttsError(f"{path}: trained on {len(classes)} classes ({', '.join(classes[:3])}, ...), {data_type} "
                         f"has {len(clip_set.classes)} ({', '.join(clip_set.classes[:3])}, ...); "
                         "evaluate it on the data it was trained on")
-    k = len(classes)
-    clip = video_metrics(model, clip_set, k, batch_size, workers, device, autocast, f"{split} clips")
-    video_set = ClipDataset(root, split, windows=windows, crops=crops, **shape)
-    video = video_metrics(model, video_set, k, max(1, batch_size // (windows * crops)), workers, device, autocast,
-                          f"{split} videos {windows}x{crops}")
+    k, model, device, autocast = len(classes), loaded.model, loaded.device, loaded.autocast
+    clip = video_metrics(model, clip_set, spec, k, batch_size, workers, device, autocast, f"{split} clips")
+    video_set = ClipDataset(root, split, spec, windows=windows, crops=crops)
+    video = video_metrics(model, video_set, spec, k, max(1, batch_size // (windows * crops)), workers, device,
+                          autocast, f"{split} videos {windows}x{crops}")
 
     out = Path(out) if out else Path(path).parent / f"eval_{Path(path).stem}_{split}"
     out.mkdir(parents=True, exist_ok=True)
     clip_per_class, video_per_class = per_class_accuracy(clip.confusion), per_class_accuracy(video.confusion)
     summary = {
         "checkpoint": str(path), "data_type": data_type, "split": split, "videos": video.count,
-        "views": f"{windows}x{crops}", "precision": precision,
+        "views": f"{windows}x{crops}", "precision": loaded.precision,
         "clip_top1": clip.top1, "clip_top5": clip.top5, "clip_loss": clip.loss,
         "video_top1": video.top1, "video_top5": video.top5, "video_loss": video.loss,
         "per_class": {name: {"videos": int(video.confusion[i].sum()), "clip_top1": _number(clip_per_class[i]),
                              "video_top1": _number(video_per_class[i])} for i, name in enumerate(classes)},
     }
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    write_text_atomic(out / "per_class.csv", _per_class_csv(summary["per_class"]))
-    write_text_atomic(out / "confusion.csv", _confusion_csv(video.confusion, classes))
+    write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text(out / "per_class.csv", _per_class_csv(summary["per_class"]))
+    write_text(out / "confusion.csv", _confusion_csv(video.confusion, classes))
     title = f"{split.capitalize()} Confusion Matrix, {windows}x{crops} views ({Path(path).name})"
     save_figure(confusion_figure(video.confusion, classes, title), out / "confusion.png")
     summary["out"] = str(out)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,22 +16,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..errors import SttsError
+from ..files import atomic_path, write_text
 
 SPLITS = ("train", "val", "test")
 COLUMNS = ["epoch"] + [f"{s}_{m}" for s in SPLITS for m in ("loss", "top1_accuracy", "top5_accuracy")]
 # the seed's visdom windows: title -> statistics.csv suffix
 CURVES = {"Loss": "loss", "Top1 Accuracy": "top1_accuracy", "Top5 Accuracy": "top5_accuracy"}
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", newline="") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def write_statistics(history: list[dict], path: Path) -> None:
@@ -43,7 +31,7 @@ def write_statistics(history: list[dict], path: Path) -> None:
     writer.writeheader()
     for row in history:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    write_text_atomic(path, buffer.getvalue())
+    write_text(path, buffer.getvalue())
 
 
 def read_statistics(path: Path) -> list[dict]:
@@ -96,14 +84,8 @@ def confusion_figure(matrix: torch.Tensor, classes: list[str], title: str) -> Fi
 
 def save_figure(figure: Figure, path: Path) -> None:
     FigureCanvasAgg(figure)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(descriptor)
-    try:
+    with atomic_path(path, suffix=".png") as temporary:
         figure.savefig(temporary, dpi=110)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class Reporter:

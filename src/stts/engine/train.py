@@ -3,17 +3,18 @@
 The seed's recipe: Adam, cross-entropy, ReduceLROnPlateau (factor 0.1) on the val loss (or a
 cosine schedule), train/val/test measured every epoch and the checkpoint with the best val top-1
 kept (of equal ones, the one with the lower val loss: a small val split ties often).
-Device, precision and DDP are decided before the loop, so the loop has no branches on them.
+Device, precision, DDP and the clip spec are decided before the loop (``start_run``), so the
+loop has no branches on them.
 """
 
 from __future__ import annotations
 
 import math
-import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,27 +22,29 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
+from .. import checkpoint as ckpt
+from ..clip import ClipSpec
 from ..errors import SttsError
 from ..models import build_model
-from . import checkpoint as ckpt
-from .config import TrainConfig, data_type_name, write_config
+from ..runtime import autocast as make_autocast
+from ..runtime import resolve_precision
+from .config import TrainConfig, data_type_name, per_process_batch, write_config
 from .distributed import Context, ShardSampler, any_rank, broadcast_object, sync_buffers
 from .metrics import EpochMetrics, MetricMeter
-from .precision import autocast as make_autocast
-from .precision import resolve_precision, to_model_input
 from .reporting import SPLITS, Reporter
+from .rng import capture_rng, restore_rng, seed_everything
 from .signals import StopRequested, graceful_stop
 
 
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, scaler, autocast,
-                    context: Context, num_classes: int, stop, desc: str = "train") -> EpochMetrics:
-    """One pass over ``loader``; raises :class:`StopRequested` (SIGINT/SIGTERM) or SttsError (NaN loss)."""
+                    spec: ClipSpec, context: Context, num_classes: int, stop, desc: str = "train") -> EpochMetrics:
+    """One pass over ``loader``; raises :class:`StopRequested` (SIGINT/SIGTERM) or :class:`Diverged` (NaN loss)."""
     model.train()
     meter = MetricMeter(num_classes, context.device)
     bar = tqdm(total=len(loader), desc=desc, unit="batch", leave=False, dynamic_ncols=True, disable=not context.is_main)
     start, seen, loss_sum, hits = time.perf_counter(), 0, 0.0, 0.0
     for step, (clips, labels) in enumerate(loader):
-        x = to_model_input(clips, context.device)  # (N, C, T, H, W) float, channels-last
+        x = spec.model_input(clips, context.device)  # (N, C, T, H, W) float, channels-last
         y = labels.to(context.device, non_blocking=True)
         with autocast():
             logits = model(x)  # (N, K)
@@ -70,7 +73,7 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: DataLoader, autocast, context: Context, num_classes: int,
+def evaluate(model: nn.Module, loader: DataLoader, autocast, spec: ClipSpec, context: Context, num_classes: int,
              desc: str = "eval") -> EpochMetrics:
     """Loss, top-1/5 and confusion over ``loader``, summed over ranks (pass the model without DDP)."""
     model.eval()
@@ -79,27 +82,10 @@ def evaluate(model: nn.Module, loader: DataLoader, autocast, context: Context, n
                               disable=not context.is_main):
         y = labels.to(context.device, non_blocking=True)
         with autocast():
-            logits = model(to_model_input(clips, context.device))
+            logits = model(spec.model_input(clips, context.device))
         meter.update(logits.float(), y)
     meter.all_reduce()
     return meter.compute()
-
-
-def build_datasets(config: TrainConfig, context: Context) -> dict[str, Dataset]:
-    """train/val/test :class:`~stts.data.ClipDataset` of ``config.data_type`` (synthetic-motion is made if missing)."""
-    from ..data import ClipDataset, dataset_root, prepare_synthetic_motion
-
-    if config.data_type == "synthetic-motion" and context.is_main:
-        try:
-            dataset_root(config.data_type, config.data_root)
-        except SttsError:
-            target = Path(config.data_root) / "synthetic-motion"
-            print(f"stts: preparing the synthetic-motion dataset in {target}")
-            prepare_synthetic_motion(target)
-    broadcast_object(None, context)  # the other ranks wait for rank 0's preparation
-    root = dataset_root(config.data_type, config.data_root)
-    clip = {"clip_len": config.clip_len, "crop_size": config.crop_size, "seed": config.seed}
-    return {split: ClipDataset(root, split, train=split == "train", **clip) for split in SPLITS}
 
 
 def fit(config: TrainConfig, context: Context | None = None, datasets: dict[str, Dataset] | None = None,
@@ -110,22 +96,78 @@ def fit(config: TrainConfig, context: Context | None = None, datasets: dict[str,
     history and RNG states, and training goes on with the epoch after it.
     """
     context = context or Context()
+    run = start_run(config, context, datasets, resume)
+    completed, metrics = run.start_epoch - 1, {}
+    try:
+        with graceful_stop() as stop:
+            for epoch in range(run.start_epoch, config.epochs + 1):
+                metrics = run_epoch(run, epoch, stop)
+                completed = epoch
+                if any_rank([stop.requested], context)[0]:
+                    raise StopRequested
+    except StopRequested:
+        if context.is_main:
+            print(f"stts train: stopped during epoch {completed + 1}; {run.folder / 'last.pt'} holds epoch "
+                  f"{completed}. Continue with `stts train --resume {run.folder}` (epoch {completed + 1} "
+                  "restarts from its beginning)")
+        return {"model": run.model, "history": run.history, "interrupted": True, "run": run.folder}
+    finally:
+        run.close()
+    if context.is_main:
+        print(f"stts train: done; best val top-1 {run.best:.2f} %, {run.folder / 'best.pt'}")
+    return {"model": run.model, "history": run.history, "interrupted": False, "run": run.folder, "metrics": metrics}
+
+
+@dataclass
+class TrainingRun:
+    """Everything the loop needs, decided once before it: network, optimizer, data, precision, spec."""
+
+    config: TrainConfig
+    context: Context
+    folder: Path
+    spec: ClipSpec
+    precision: str
+    model: nn.Module
+    compiled: nn.Module
+    train_model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    datasets: dict[str, Dataset]
+    loaders: dict[str, DataLoader]
+    classes: list[str]
+    dataset: dict[str, Any]  # name, root and fingerprint of the data
+    reporter: Reporter | None = None
+    history: list[dict] = field(default_factory=list)
+    best: float = -1.0
+    best_loss: float = math.inf
+    start_epoch: int = 1
+
+    def __post_init__(self) -> None:
+        self.autocast = make_autocast(self.precision, self.context.device)
+
+    def close(self) -> None:
+        if self.reporter:
+            self.reporter.close()
+
+
+def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset] | None,
+              resume: bool) -> TrainingRun:
+    """Data, network, optimizer and schedule of a new run, or restored from the run folder's last.pt."""
     device = context.device
     precision = resolve_precision(config.precision, device)
-    autocast = make_autocast(precision, device)
     config.out = broadcast_object(config.out, context)
-    run = Path(config.out)
-    datasets = datasets if datasets is not None else build_datasets(config, context)
+    folder = Path(config.out)
+    if datasets is None:
+        datasets = build_datasets(config, context)
+    spec = getattr(datasets["train"], "spec", None) or config.clip_spec(ClipSpec())
+    check_splits(datasets, config)
     classes = list(datasets["train"].classes)
-    state = ckpt.load_checkpoint(run / "last.pt", map_location=device) if resume else None
-    if state is not None and list(state["classes"]) != classes:
-        raise SttsError(f"--resume {run}: the checkpoint has {len(state['classes'])} classes, "
-                        f"{config.data_type} has {len(classes)}; resume with the data it was trained on")
+    dataset = dataset_identity(datasets["train"], config)
+    state = ckpt.load_checkpoint(folder / "last.pt", map_location=device) if resume else None
+    if state is not None:
+        check_same_data(state, classes, dataset, folder)
     config.classes, config.num_classes = classes, len(classes)
-    if getattr(datasets["train"], "root", None) is not None:
-        from ..data import read_info
-
-        config.data_info = read_info(datasets["train"].root)
 
     torch.manual_seed(config.seed)  # the same initial weights on every rank
     model = build_model(config.model_type, config.num_classes, width=config.width, blocks=config.blocks)
@@ -135,112 +177,154 @@ def fit(config: TrainConfig, context: Context | None = None, datasets: dict[str,
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = make_scheduler(optimizer, config)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    history, best, best_loss, start_epoch = [], -1.0, math.inf, 1
-    if state is not None:
-        ckpt.load_weights(model, state["model"], run / "last.pt")
-        optimizer.load_state_dict(state["optimizer"])
-        load_scheduler(scheduler, state["scheduler"], optimizer)
-        scaler.load_state_dict(state["scaler"])
-        history, best, start_epoch = list(state["history"]), state["best_metric"], state["epoch"] + 1
-        best_loss = state.get("best_loss", math.inf)
-        rng = state["rng"]
-        if len(rng) == context.world_size:
-            ckpt.restore_rng(rng[context.rank])
-        else:
-            seed_everything(config.seed + 1000 * start_epoch + context.rank)
-    else:
-        seed_everything(config.seed + context.rank)
-
     compiled = torch.compile(model) if config.compile else model
     train_model = DistributedDataParallel(compiled) if context.distributed else compiled
+    batch = per_process_batch(config.batch_size, context.world_size)
     train_sampler = DistributedSampler(datasets["train"], num_replicas=context.world_size, rank=context.rank,
                                        shuffle=True, seed=config.seed)
-    loaders = {"train": make_loader(datasets["train"], config, context, train_sampler)}
+    loaders = {"train": make_loader(datasets["train"], batch, config, context, train_sampler)}
     for split in ("val", "test"):
-        loaders[split] = make_loader(datasets[split], config, context, ShardSampler(len(datasets[split]), context))
-
-    reporter = None
+        loaders[split] = make_loader(datasets[split], batch, config, context, ShardSampler(len(datasets[split]), context))
+    run = TrainingRun(config, context, folder, spec, precision, model, compiled, train_model, optimizer, scheduler,
+                      scaler, datasets, loaders, classes, dataset)
+    if state is not None:
+        restore_run(run, state)
+    else:
+        seed_everything(config.seed + context.rank)
+    if run.start_epoch > config.epochs:
+        raise SttsError(f"--resume {folder}: the run already trained {run.start_epoch - 1} epochs; "
+                        "pass a larger --epochs")
     if context.is_main:
-        run.mkdir(parents=True, exist_ok=True)
-        write_config(config, run)
-        reporter = Reporter(run, classes, data_type_name(config.data_type), config.tensorboard, config.visdom)
-        print(f"stts train: {config.model_type} (width {config.width}) on {config.data_type}, "
-              f"{len(classes)} classes, {where(context)}, {precision}; run folder {run}")
-
-    def save(epoch: int, best_epoch: bool) -> None:
-        rngs = gather_rng(context)
-        if not context.is_main:
-            return
-        payload = {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(), "epoch": epoch, "rng": rngs, "config": config.to_dict(),
-            "classes": classes, "best_metric": best, "best_loss": best_loss, "history": history,
-        }
-        ckpt.save_checkpoint(payload, run / "last.pt")
-        if best_epoch:
-            ckpt.save_checkpoint(payload, run / "best.pt")
-
+        folder.mkdir(parents=True, exist_ok=True)
+        write_config(config, folder)
+        run.reporter = Reporter(folder, classes, data_type_name(config.data_type), config.tensorboard, config.visdom)
+        print(f"stts train: {config.model_type} (width {config.width}) on {config.data_type}, {len(classes)} classes, "
+              f"{where(context)}, {precision}; clips: {spec.describe()}; run folder {folder}")
     if state is None:
-        save(0, best_epoch=False)  # the resume point of epoch 1
-    completed = start_epoch - 1
-    if start_epoch > config.epochs:
-        if reporter:
-            reporter.close()
-        raise SttsError(f"--resume {run}: the run already trained {completed} epochs; pass a larger --epochs")
+        save(run, 0, best_epoch=False)  # the resume point of epoch 1
+    return run
+
+
+def run_epoch(run: TrainingRun, epoch: int, stop) -> dict[str, EpochMetrics]:
+    """Train one epoch, measure the three splits, step the schedule, save, report; returns the metrics."""
+    config, context = run.config, run.context
+    run.loaders["train"].sampler.set_epoch(epoch)
+    for dataset in run.datasets.values():
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+    started, lr = time.perf_counter(), run.optimizer.param_groups[0]["lr"]
+    desc = f"epoch {epoch}/{config.epochs}"
     try:
-        with graceful_stop() as stop:
-            for epoch in range(start_epoch, config.epochs + 1):
-                train_sampler.set_epoch(epoch)
-                for dataset in datasets.values():
-                    if hasattr(dataset, "set_epoch"):
-                        dataset.set_epoch(epoch)
-                started, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
-                desc = f"epoch {epoch}/{config.epochs}"
-                try:
-                    train = train_one_epoch(train_model, loaders["train"], optimizer, scaler, autocast, context,
-                                            config.num_classes, stop, desc=f"{desc} train")
-                except Diverged as error:
-                    raise SttsError(f"{error}; {run / 'last.pt'} keeps epoch {completed}. "
-                                    "Lower --lr or use --precision fp32") from None
-                except (torch.OutOfMemoryError, RuntimeError) as error:
-                    if not out_of_memory(error):
-                        raise
-                    raise SttsError(f"out of {device.type.upper()} memory with --batch-size {config.batch_size} "
-                                    "per process: lower --batch-size (or --clip-len / --crop-size)") from None
-                trained = time.perf_counter() - started
-                sync_buffers(model, context)
-                metrics = {"train": train}
-                for split in ("val", "test"):
-                    metrics[split] = evaluate(compiled, loaders[split], autocast, context, config.num_classes,
-                                              desc=f"{desc} {split}")
-                step_scheduler(scheduler, metrics["val"].loss)
-                row = {"epoch": epoch}
-                for split in SPLITS:
-                    row.update(metrics[split].as_row(split))
-                history.append(row)
-                val = metrics["val"]
-                improved = improves(val.top1, val.loss, best, best_loss)
-                if improved:
-                    best, best_loss = val.top1, val.loss
-                save(epoch, best_epoch=improved)
-                completed = epoch
-                if reporter:
-                    reporter.epoch(history, {s: m.confusion for s, m in metrics.items()}, lr)
-                    print(summary_line(epoch, config.epochs, metrics, lr,
-                                       trained, time.perf_counter() - started, improved), flush=True)
-                if any_rank([stop.requested], context)[0]:
-                    raise StopRequested
-    except StopRequested:
-        if context.is_main:
-            print(f"stts train: stopped during epoch {completed + 1}; {run / 'last.pt'} holds epoch {completed}. "
-                  f"Continue with `stts train --resume {run}` (epoch {completed + 1} restarts from its beginning)")
-        return {"model": model, "history": history, "interrupted": True, "run": run}
-    finally:
-        if reporter:
-            reporter.close()
-    if context.is_main:
-        print(f"stts train: done; best val top-1 {best:.2f} %, {run / 'best.pt'}")
-    return {"model": model, "history": history, "interrupted": False, "run": run, "metrics": metrics}
+        train = train_one_epoch(run.train_model, run.loaders["train"], run.optimizer, run.scaler, run.autocast,
+                                run.spec, context, config.num_classes, stop, desc=f"{desc} train")
+    except Diverged as error:
+        raise SttsError(f"{error}; {run.folder / 'last.pt'} keeps epoch {epoch - 1}. "
+                        "Lower --lr or use --precision fp32") from None
+    except (torch.OutOfMemoryError, RuntimeError) as error:
+        if not out_of_memory(error):
+            raise
+        raise SttsError(f"out of {context.device.type.upper()} memory with --batch-size {config.batch_size}: lower "
+                        "--batch-size (or --clip-len / --crop-size)") from None
+    trained = time.perf_counter() - started
+    sync_buffers(run.model, context)
+    metrics = {"train": train}
+    for split in ("val", "test"):
+        metrics[split] = evaluate(run.compiled, run.loaders[split], run.autocast, run.spec, context,
+                                  config.num_classes, desc=f"{desc} {split}")
+    step_scheduler(run.scheduler, metrics["val"].loss)
+    row = {"epoch": epoch}
+    for split in SPLITS:
+        row.update(metrics[split].as_row(split))
+    run.history.append(row)
+    improved = improves(metrics["val"].top1, metrics["val"].loss, run.best, run.best_loss)
+    if improved:
+        run.best, run.best_loss = metrics["val"].top1, metrics["val"].loss
+    save(run, epoch, best_epoch=improved)
+    if run.reporter:
+        run.reporter.epoch(run.history, {s: m.confusion for s, m in metrics.items()}, lr)
+        print(summary_line(epoch, config.epochs, metrics, lr, trained, time.perf_counter() - started, improved),
+              flush=True)
+    return metrics
+
+
+def save(run: TrainingRun, epoch: int, best_epoch: bool) -> None:
+    """last.pt every epoch (and best.pt on a better val top-1), with the clip spec and the precision used."""
+    rngs = gather_rng(run.context)
+    if not run.context.is_main:
+        return
+    payload = {
+        "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(), "epoch": epoch, "rng": rngs,
+        "config": run.config.to_dict(), "classes": run.classes, "spec": run.spec.to_dict(),
+        "precision": run.precision, "dataset": run.dataset, "best_metric": run.best, "best_loss": run.best_loss,
+        "history": run.history,
+    }
+    ckpt.save_checkpoint(payload, run.folder / "last.pt")
+    if best_epoch:
+        ckpt.save_checkpoint(payload, run.folder / "best.pt")
+
+
+def restore_run(run: TrainingRun, state: dict[str, Any]) -> None:
+    ckpt.load_weights(run.model, state["model"], run.folder / "last.pt")
+    run.optimizer.load_state_dict(state["optimizer"])
+    load_scheduler(run.scheduler, state["scheduler"], run.optimizer)
+    run.scaler.load_state_dict(state["scaler"])
+    run.history, run.best, run.start_epoch = list(state["history"]), state["best_metric"], state["epoch"] + 1
+    run.best_loss = state.get("best_loss", math.inf)
+    rng = state["rng"]
+    if len(rng) == run.context.world_size:
+        restore_rng(rng[run.context.rank])
+    else:
+        seed_everything(run.config.seed + 1000 * run.start_epoch + run.context.rank)
+
+
+def build_datasets(config: TrainConfig, context: Context) -> dict[str, Dataset]:
+    """train/val/test :class:`~stts.data.ClipDataset` of ``config.data_type``; a built-in set is made if missing."""
+    from ..data import ClipDataset, dataset_root, prepare_dataset, read_spec
+    from ..data.registry import kind_of
+
+    kind = kind_of(config.data_type)
+    if kind is not None and kind.generate is not None and context.is_main:
+        try:
+            dataset_root(config.data_type, config.data_root)
+        except SttsError:
+            target = Path(config.data_root) / kind.name
+            print(f"stts: preparing the {kind.name} dataset in {target}")
+            prepare_dataset(kind.name, [], target)
+    broadcast_object(None, context)  # the other ranks wait for rank 0's preparation
+    root = dataset_root(config.data_type, config.data_root)
+    spec = config.clip_spec(read_spec(root))
+    return {split: ClipDataset(root, split, spec, train=split == "train", seed=config.seed) for split in SPLITS}
+
+
+def check_splits(datasets: dict[str, Dataset], config: TrainConfig) -> None:
+    for split in SPLITS:
+        if len(datasets[split]) == 0:
+            raise SttsError(f"{config.data_type}: the {split} split is empty, so "
+                            f"{'nothing can be learned' if split == 'train' else 'best.pt would be chosen on nothing'}; "
+                            "prepare the data with videos in every split")
+
+
+def dataset_identity(dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
+    """Name, folder and fingerprint of the training data (written by stts prepare), for --resume's check."""
+    root = getattr(dataset, "root", None)
+    if root is None:
+        return {"name": config.data_type, "root": None, "fingerprint": None}
+    from ..data import read_info
+
+    return {"name": config.data_type, "root": str(root), "fingerprint": read_info(root).get("fingerprint")}
+
+
+def check_same_data(state: dict[str, Any], classes: list[str], dataset: dict[str, Any], folder: Path) -> None:
+    """A resumed run goes on with the data it was trained on: the same classes and the same fingerprint."""
+    if list(state["classes"]) != classes:
+        raise SttsError(f"--resume {folder}: the checkpoint has {len(state['classes'])} classes, "
+                        f"{dataset['name']} has {len(classes)}; resume with the data it was trained on")
+    before = (state.get("dataset") or {}).get("fingerprint")
+    if before != dataset["fingerprint"]:
+        raise SttsError(f"--resume {folder}: it was trained on other data ({before}, now {dataset['root']} with "
+                        f"{dataset['fingerprint']}: other videos, splits or stored frames); resume with the data "
+                        "it was trained on (--data-root)")
 
 
 class Diverged(SttsError):
@@ -302,8 +386,8 @@ def load_pretrained(model: nn.Module, config: TrainConfig) -> None:
     ckpt.load_weights(model, state["model"], config.pretrained, skip_classifier=True)
 
 
-def make_loader(dataset: Dataset, config: TrainConfig, context: Context, sampler) -> DataLoader:
-    return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
+def make_loader(dataset: Dataset, batch_size: int, config: TrainConfig, context: Context, sampler) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=config.workers,
                       pin_memory=context.device.type == "cuda", worker_init_fn=ignore_sigint)
 
 
@@ -314,15 +398,9 @@ def ignore_sigint(_worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
-
-
 def gather_rng(context: Context) -> list[dict]:
     """Every rank's RNG states, in rank order, so that a resumed DDP run continues each stream."""
-    state = ckpt.capture_rng()
+    state = capture_rng()
     if not context.distributed:
         return [state]
     import torch.distributed as dist
@@ -341,4 +419,3 @@ def summary_line(epoch: int, epochs: int, metrics: dict[str, EpochMetrics], lr: 
     clips = metrics["train"].count / train_seconds
     parts.append(f"lr {lr:.0e}, {seconds:.1f} s ({clips:.1f} train clips/s)" + (", best" if best else ""))
     return " | ".join(parts)
-

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import SttsError
+from ..files import atomic_path
 
 
 def label_font(frame_height: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -58,7 +59,7 @@ def write_mp4(frames: np.ndarray, fps: float, path: str | Path, crf: int = 20) -
     pad_h, pad_w = height % 2, width % 2
     rate = frame_rate(fps)
     try:
-        with av.open(str(path), "w") as container:
+        with atomic_path(path, suffix=path.suffix) as temporary, av.open(str(temporary), "w") as container:
             stream = container.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": "veryfast"})
             stream.width, stream.height, stream.pix_fmt = width + pad_w, height + pad_h, "yuv420p"
             stream.codec_context.time_base = 1 / rate

@@ -70,9 +70,10 @@ def infer_video(
     # the kept frames exactly as stts prepare stores them (same step rule, resized while decoding),
     # and from the same decode every frame at full size for the annotated copy
     full: list[np.ndarray] = []
-    kept, step, count, fps = read_kept_frames(video, predictor.prep.height, predictor.prep.rule_clip_len, threads=0,
-                                              full=full)
-    prediction = predictor.predict_kept(np.stack(kept), step, count, stride, progress=progress, name=video.name)
+    kept = read_kept_frames(video, predictor.spec, threads=0, full=full)
+    count, fps = kept.decoded, kept.fps
+    prediction = predictor.predict_kept(np.stack(kept.frames), kept.step, count, stride, progress=progress,
+                                        name=video.name)
     del kept
     frames = np.stack(full)
     del full

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..files import atomic_open
 from .predict import VideoPrediction
 
 
@@ -39,14 +38,8 @@ def video_record(video: str, prediction: VideoPrediction, k: int, fps: float, nu
 
 
 def _atomic_write(path: Path, write) -> Path:
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as file:
-            write(file)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w") as file:
+        write(file)
     return path
 
 

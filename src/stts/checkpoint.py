@@ -1,0 +1,117 @@
+"""Checkpoints: written atomically, read with ``weights_only=True``, checked before use.
+
+A checkpoint is a dict holding ``format`` (``"stts-checkpoint"``), ``version``, ``model`` (a
+state dict), ``config`` (the resolved run options: ``model_type``, ``width``, ``blocks``, ...),
+``classes`` (class names, index order), ``spec`` (the clip spec: how a video becomes its input,
+see :mod:`stts.clip`), ``precision`` (the one it was trained in) and ``dataset`` (the name and
+fingerprint of the data it was trained on). Training adds optimizer, scheduler, scaler, epoch,
+RNG states and the best metric.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .clip import ClipSpec
+from .errors import SttsError
+from .files import atomic_open
+from .models import build_model
+
+FORMAT = "stts-checkpoint"
+VERSION = 2  # 2: the clip spec, the precision and the data set's fingerprint
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """Write ``state`` to ``path`` atomically (a crash leaves any earlier file intact)."""
+    with atomic_open(path, "wb") as file:
+        torch.save({"format": FORMAT, "version": VERSION, **state}, file)
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a stts checkpoint with ``weights_only=True``; anything else is refused with a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise SttsError(f"{path}: checkpoint not found")
+    state = read_torch_file(path, map_location)
+    if isinstance(state, dict) and state.get("format") != FORMAT and all(isinstance(v, torch.Tensor)
+                                                                         for v in state.values()) and state:
+        raise SttsError(f"{path}: a bare state dict (the original STTS code's format?), not a stts checkpoint; "
+                        "convert it with `stts convert ORIGINAL.pth --model_type NAME --classes CLASSES.txt`")
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise SttsError(f"{path}: not a stts checkpoint (no '{FORMAT}' marker); train one with `stts train`")
+    if state.get("version", 1) < VERSION:
+        raise SttsError(f"{path}: written by an older stts, without a clip spec (how frames become the network's "
+                        "input); train it again with this version")
+    for key in ("model", "config", "classes", "spec"):
+        if key not in state:
+            raise SttsError(f"{path}: stts checkpoint is missing '{key}'")
+    return state
+
+
+def read_torch_file(path: Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(weights_only=True)`` with its failures turned into one line naming the file."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if not found:
+            # torch's own text suggests weights_only=False, which is exactly what must not be done here
+            raise SttsError(f"{path}: not a readable PyTorch checkpoint (not a torch.save archive of "
+                            "tensors and plain data)") from None
+        raise SttsError(f"{path}: refused to load with weights_only=True: it holds {found.group(1)}, "
+                        "not only tensors and plain data") from None
+    except Exception as error:  # a truncated or foreign file fails deep inside the unpickler in many ways
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise SttsError(f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: {reason})") from None
+
+
+def checkpoint_spec(state: dict[str, Any], path: str | Path = "checkpoint") -> ClipSpec:
+    return ClipSpec.from_dict(state.get("spec"), str(path))
+
+
+def model_from_checkpoint(state: dict[str, Any], path: str | Path = "checkpoint") -> nn.Module:
+    """Rebuild the checkpoint's network from its config and load its weights."""
+    config = state["config"]
+    model = build_model(config["model_type"], len(state["classes"]), width=config.get("width", 64),
+                        blocks=config.get("blocks", (2, 2, 2, 2)))
+    load_weights(model, state["model"], path)
+    return model
+
+
+def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: str | Path, skip_classifier: bool = False) -> None:
+    """Load ``weights`` into ``model``, explaining a mismatch instead of dumping a key list.
+
+    With ``skip_classifier`` the final linear layer is left as initialised (warm start
+    from a network trained on another dataset, as the seed does).
+    """
+    own = model.state_dict()
+    classifier = last_linear_prefix(model) if skip_classifier else None
+    if classifier:
+        weights = {k: v for k, v in weights.items() if not k.startswith(classifier)}
+    missing = [k for k in own if k not in weights and not (classifier and k.startswith(classifier))]
+    unexpected = [k for k in weights if k not in own]
+    wrong_shape = [k for k, v in weights.items() if k in own and own[k].shape != v.shape]
+    if missing or unexpected or wrong_shape:
+        details = []
+        if wrong_shape:
+            k = wrong_shape[0]
+            details.append(f"{k} has shape {tuple(weights[k].shape)}, the network expects {tuple(own[k].shape)}")
+        if missing:
+            details.append(f"{len(missing)} weights missing (e.g. {missing[0]})")
+        if unexpected:
+            details.append(f"{len(unexpected)} unexpected weights (e.g. {unexpected[0]})")
+        raise SttsError(f"{path}: weights do not fit this network: {'; '.join(details)}")
+    model.load_state_dict(weights, strict=not skip_classifier)
+
+
+def last_linear_prefix(model: nn.Module) -> str:
+    """State-dict prefix of the classifier (the last ``nn.Linear``), e.g. ``'fc.'``."""
+    name = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
+    return name + "."

@@ -1,0 +1,300 @@
+"""The clip spec: how a video becomes network input, decided once and read back by every stage.
+
+``stts prepare`` decides how frames are stored (which decoded frames are kept, at what height)
+and writes a spec into ``dataset.json``; ``stts train`` adds how clips are sampled from the stored
+frames (length, temporal stride, crop, view scale, flips, normalisation, channel order) and writes
+the whole spec into every checkpoint. Evaluation, inference, export and serving read it from the
+checkpoint and nowhere else. Each stage turns frames into model input through the functions of
+this module only, so that train and serve cannot drift apart.
+
+Frames are uint8 RGB in (T, H, W, 3) until :meth:`ClipSpec.model_input`, which converts a batch
+(N, 3, T, H, W) to the network's float input on the device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .errors import SttsError
+
+SPEC_VERSION = 1
+CHANNEL_ORDERS = ("RGB", "BGR")
+
+
+@dataclass(frozen=True)
+class ClipSample:
+    """Which stored frames and which square region of them make one clip."""
+
+    indices: np.ndarray  # stored-frame indices, in clip order (repeats when a video is short)
+    box: tuple[int, int, int, int]  # (top, left, height, width) on the stored frame
+    flip: bool = False
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """How a video becomes network input. The defaults are the seed's: every 4th frame (denser
+    for short videos), height 128, 32-frame clips, 112x112 crops at the stored scale, values / 255.
+    """
+
+    # how frames are stored (stts prepare)
+    keep_every: int = 4  # keep every 4th decoded frame ...
+    min_kept: int = 32  # ... or every 3rd/2nd/1st when fewer than this would be kept (the seed's rule)
+    height: int = 128  # stored frames have this height, the width in proportion (see stored_shape)
+    hflip: bool = True  # whether training may mirror clips (a flip-sensitive data set says no, or names flip pairs)
+    # how clips are sampled from stored frames (stts train)
+    clip_len: int = 32  # frames a clip
+    clip_stride: int = 1  # stored frames from one clip frame to the next
+    crop_size: int = 112  # the network sees crop_size x crop_size
+    # eval: the centre square of this fraction of the short side, resized to crop_size;
+    # None: crop_size pixels at the stored scale, unresized (the seed's way)
+    view: float | None = None
+    # train: a square of a random fraction in [lo, hi] of the short side, resized to crop_size;
+    # None: crop_size pixels at the stored scale at a random place (the seed's way)
+    train_views: tuple[float, float] | None = None
+    # on values in [0, 1], per channel of the network's input order
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    channels: str = "RGB"  # the network's input channel order; the original STTS code fed BGR
+    version: int = SPEC_VERSION
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("keep_every", "min_kept", "height", "clip_len", "clip_stride", "crop_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"{name} must be a positive integer, got {value!r}")
+        if self.view is not None and not 0 < self.view <= 1:
+            problems.append(f"view must be in (0, 1], got {self.view!r}")
+        if self.train_views is not None and not (len(self.train_views) == 2
+                                                 and 0 < self.train_views[0] <= self.train_views[1] <= 1):
+            problems.append(f"train_views must be (lo, hi) with 0 < lo <= hi <= 1, got {self.train_views!r}")
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            problems.append(f"mean and std need 3 values each, std positive; got {self.mean!r}, {self.std!r}")
+        if self.channels not in CHANNEL_ORDERS:
+            problems.append(f"channels must be one of {', '.join(CHANNEL_ORDERS)}, got {self.channels!r}")
+        if self.version != SPEC_VERSION:
+            problems.append(f"version {self.version!r} is not {SPEC_VERSION}; a newer stts wrote it")
+        if problems:
+            raise SttsError("clip spec: " + "; ".join(problems))
+
+    # --- reading and writing ---------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        state = dataclasses.asdict(self)
+        for key in ("train_views", "mean", "std"):
+            if state[key] is not None:
+                state[key] = list(state[key])
+        return state
+
+    @classmethod
+    def from_dict(cls, state: Any, source: str = "clip spec") -> ClipSpec:
+        """The spec stored in ``source`` (a dataset.json or a checkpoint); one-line SttsError if it is not one."""
+        if not isinstance(state, dict):
+            raise SttsError(f"{source}: no clip spec (how frames become network input); prepare or train it again "
+                            "with this stts, or convert an original STTS checkpoint with `stts convert`")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(state) - known)
+        if unknown:
+            raise SttsError(f"{source}: clip spec has unknown fields {', '.join(unknown)}; a newer stts wrote it")
+        values = dict(state)
+        for key in ("train_views", "mean", "std"):
+            if values.get(key) is not None:
+                values[key] = tuple(float(v) for v in values[key])
+        try:
+            return cls(**values)
+        except SttsError as error:
+            raise SttsError(f"{source}: {error}") from None
+        except TypeError as error:
+            raise SttsError(f"{source}: not a clip spec ({error})") from None
+
+    def replace(self, **changes: Any) -> ClipSpec:
+        """A copy with ``changes`` (None values ignored), checked."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **changes)
+
+    def with_sampling(self, clip_len: int, clip_stride: int, crop_size: int, view: float | None,
+                      train_views: tuple[float, float] | None, hflip: bool | None = None) -> ClipSpec:
+        """This storage with a run's sampling (every sampling field set; ``hflip`` None keeps the data's)."""
+        return dataclasses.replace(self, clip_len=clip_len, clip_stride=clip_stride, crop_size=crop_size, view=view,
+                                   train_views=None if train_views is None else tuple(train_views),
+                                   hflip=self.hflip if hflip is None else hflip)
+
+    def storage(self) -> dict[str, Any]:
+        """The fields stts prepare decided: two data sets with equal storage hold the same frames."""
+        return {"keep_every": self.keep_every, "min_kept": self.min_kept, "height": self.height}
+
+    def describe(self) -> str:
+        """One line for people: what a clip is made of."""
+        stride = f", {_every(self.clip_stride, 'stored frame')}" if self.clip_stride > 1 else ""
+        if self.view is None:
+            crop = f"{self.crop_size}x{self.crop_size} crop"
+        else:
+            crop = f"centre {self.view:.0%} of the short side resized to {self.crop_size}x{self.crop_size}"
+        return (f"{self.clip_len} frames{stride} (stored: {_every(self.keep_every, 'frame')}, denser below "
+                f"{self.min_kept} kept, height {self.height}), {crop}, {self.channels}")
+
+    # --- storing frames (stts prepare, and inference exactly alike) --------------------------
+
+    def keep_step(self, num_frames: int | None) -> int:
+        """Keep every n-th decoded frame: ``keep_every``, or less when fewer than ``min_kept`` would be kept.
+
+        ``num_frames`` None (a live source, a stream of unknown length) takes ``keep_every``, the
+        step any video of ``keep_every * min_kept`` frames or more gets.
+        """
+        step = self.keep_every
+        if num_frames is None:
+            return step
+        while step > 1 and len(range(0, num_frames, step)) < self.min_kept:
+            step -= 1
+        return step
+
+    def stored_shape(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) of a stored frame: ``self.height`` high, the width in proportion (320x240 -> 170x128).
+
+        As in the seed, a frame whose width would fall under 7/8 of the height (a portrait video)
+        gets the width ``self.height`` and the height in proportion instead, so a square crop fits.
+        """
+        size = self.height
+        new_width = int(width * size / height)
+        if new_width < size * 7 // 8:
+            return int(height * size / width), size
+        return size, new_width
+
+    # --- sampling clips from stored frames ---------------------------------------------------
+
+    @property
+    def span(self) -> int:
+        """Stored frames from a clip's first frame to its last, both included."""
+        return (self.clip_len - 1) * self.clip_stride + 1
+
+    def window_indices(self, start: int, num_frames: int) -> np.ndarray:
+        """Stored-frame indices of the clip starting at ``start``.
+
+        A video shorter than a clip's span is stretched over the clip by repeating frames in
+        order (0,0,1,1,2,...), so it is padded, never dropped, and its motion keeps its direction.
+        """
+        if num_frames >= self.span:
+            return start + np.arange(self.clip_len) * self.clip_stride
+        return np.arange(self.clip_len) * num_frames // self.clip_len
+
+    def window_starts(self, num_frames: int, stride: int) -> list[int]:
+        """Starts of clips ``stride`` stored frames apart; the last one ends on the last frame."""
+        if stride < 1:
+            raise SttsError(f"the window stride must be at least 1, got {stride}")
+        last = num_frames - self.span
+        if last <= 0:
+            return [0]
+        starts = list(range(0, last + 1, stride))
+        return starts if starts[-1] == last else [*starts, last]
+
+    def spaced_starts(self, num_frames: int, windows: int) -> list[int]:
+        """``windows`` starts evenly spaced from the first to the last full clip; one window is the middle one."""
+        last = max(num_frames - self.span, 0)
+        if windows == 1:
+            return [last // 2]
+        return [round(i * last / (windows - 1)) for i in range(windows)]
+
+    def view_side(self, height: int, width: int) -> int:
+        """Side of the square region of a stored frame that becomes the network's (evaluation) input."""
+        if self.view is None:
+            return self.crop_size
+        return max(1, round(self.view * min(height, width)))
+
+    def check_frame_size(self, height: int, width: int, source: str) -> None:
+        if self.view is None and min(height, width) < self.crop_size:
+            raise SttsError(f"{source}: frames are {width}x{height}, smaller than the {self.crop_size}-pixel crop; "
+                            "prepare again with a larger --size, use a smaller --crop-size, or crop a scaled "
+                            "view (--preset small does)")
+
+    def train_sample(self, num_frames: int, height: int, width: int, rng: np.random.Generator) -> ClipSample:
+        """A random window, a random square region and a random flip (when ``hflip``), drawn from ``rng``."""
+        start = int(rng.integers(0, max(num_frames - self.span, 0) + 1))
+        if self.train_views is None:
+            side = self.crop_size
+        else:
+            low, high = self.train_views
+            side = max(1, round(rng.uniform(low, high) * min(height, width)))
+        top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+        flip = bool(rng.integers(0, 2)) if self.hflip else False
+        return ClipSample(self.window_indices(start, num_frames), (top, left, side, side), flip)
+
+    def eval_samples(self, num_frames: int, height: int, width: int, windows: int = 1,
+                     crops: int = 1) -> list[ClipSample]:
+        """``windows`` evenly spaced clips x ``crops`` regions (1: centre; 3: start, centre, end of the longer side)."""
+        if crops not in (1, 3):
+            raise SttsError(f"crops must be 1 or 3, got {crops}")
+        side = self.view_side(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        boxes = [(top, left)]
+        if crops == 3:
+            boxes = ([(top, 0), (top, left), (top, width - side)] if width >= height
+                     else [(0, left), (top, left), (height - side, left)])
+        return [ClipSample(self.window_indices(start, num_frames), (t, l, side, side))
+                for start in self.spaced_starts(num_frames, windows) for t, l in boxes]
+
+    def centre_view(self, frames: np.ndarray) -> np.ndarray:
+        """(T, H, W, 3) stored-size frames -> (T, crop, crop, 3): the evaluation view (inference, serving)."""
+        side = self.view_side(*frames.shape[1:3])
+        if min(frames.shape[1:3]) < side:
+            frames = _grow(frames, side)
+        top, left = (frames.shape[1] - side) // 2, (frames.shape[2] - side) // 2
+        return self.to_crop(frames[:, top:top + side, left:left + side])
+
+    def to_crop(self, region: np.ndarray) -> np.ndarray:
+        """(T, s, s, 3) uint8 square regions -> (T, crop, crop, 3): resized when the view is scaled."""
+        size = self.crop_size
+        if region.shape[1:3] == (size, size):
+            return np.ascontiguousarray(region)
+        out = np.empty((len(region), size, size, 3), np.uint8)
+        for index, frame in enumerate(region):
+            # BILINEAR with Pillow's reducing filter support: antialiased when shrinking
+            out[index] = np.asarray(Image.fromarray(np.ascontiguousarray(frame)).resize((size, size), Image.BILINEAR))
+        return out
+
+    # --- the network's input -------------------------------------------------------------------
+
+    def model_input(self, clips: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+        """uint8 RGB clips (N, 3, T, H, W) -> the network's float input on ``device``, channels-last-3d.
+
+        The conversion runs on the device, so loader workers only move bytes.
+        """
+        x = self.normalise(clips.to(device, non_blocking=True))
+        return x.contiguous(memory_format=torch.channels_last_3d)
+
+    def normalise(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 RGB (N, 3, T, H, W) -> float32 in the network's channel order and normalisation.
+
+        Plain tensor operations, so that an exported ONNX graph carries them too.
+        """
+        x = clips.float() / 255.0
+        if self.channels == "BGR":
+            x = x.flip(1)
+        if self.mean != (0.0, 0.0, 0.0) or self.std != (1.0, 1.0, 1.0):
+            shape = (1, 3, 1, 1, 1)
+            x = (x - torch.tensor(self.mean, device=x.device).view(shape)) / torch.tensor(self.std, device=x.device).view(shape)
+        return x
+
+    def input_shape(self) -> tuple[int, int, int, int]:
+        """(C, T, H, W) of one clip the network takes."""
+        return 3, self.clip_len, self.crop_size, self.crop_size
+
+
+def _grow(frames: np.ndarray, side: int) -> np.ndarray:
+    """Frames upscaled so that neither side is under ``side`` (a stored frame smaller than the crop)."""
+    height, width = frames.shape[1:3]
+    scale = side / min(height, width)
+    size = (max(side, round(width * scale)), max(side, round(height * scale)))
+    return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BILINEAR)) for f in frames])
+
+
+def _every(n: int, noun: str) -> str:
+    return f"every {noun}" if n == 1 else f"every {ORDINALS.get(n, f'{n}th')} {noun}"
+
+
+ORDINALS = {2: "2nd", 3: "3rd"}

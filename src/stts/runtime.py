@@ -1,0 +1,117 @@
+"""Device and numeric precision, chosen once before a loop, and a checkpoint loaded for use.
+
+Training (``stts.engine``) and use (``stts.inference``, ``stts.serve``) both stand on this module:
+the device and precision rules live here only, and :func:`load_model` is the one way evaluate,
+infer, export and serve turn a checkpoint into a network with its clip spec and classes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .checkpoint import checkpoint_spec, load_checkpoint, model_from_checkpoint
+from .clip import ClipSpec
+from .errors import SttsError
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' (a GPU when there is one), 'cpu' or 'cuda[:N]'; one-line SttsError for what cannot run here."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SttsError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SttsError(f"--device {name}: no CUDA GPU is available; use cpu")
+    return device
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        # oneDNN runs bf16 convolutions fast only with AVX-512 BF16 / AMX; elsewhere it emulates them slowly
+        return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return False
+
+
+def runs_natively(precision: str, device: torch.device) -> bool:
+    return precision == "fp32" or (precision == "bf16" and bf16_supported(device)) or (
+        precision == "fp16" and device.type == "cuda")
+
+
+def resolve_precision(precision: str, device: torch.device, trained: str | None = None) -> str:
+    """The precision to run in.
+
+    'auto': for training, bf16 where the hardware runs it natively, else fp32; for a trained
+    network (``trained`` given), the precision it was trained in when this device runs it
+    natively, else fp32 (an fp32-trained network is not evaluated in bf16 behind its back).
+    """
+    if precision not in PRECISIONS:
+        raise SttsError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        wanted = trained or "bf16"
+        return wanted if runs_natively(wanted, device) else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise SttsError("--precision fp16 needs a CUDA GPU; use bf16 or fp32 on the CPU")
+    return precision
+
+
+def autocast(precision: str, device: torch.device) -> Callable[[], AbstractContextManager]:
+    """A factory of autocast contexts for ``precision`` (already resolved) on ``device``."""
+    if precision == "fp32":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return lambda: torch.autocast(device.type, dtype=dtype)
+
+
+@dataclass
+class LoadedModel:
+    """A checkpoint's network in eval mode on its device, with its clip spec, classes and precision."""
+
+    path: Path
+    model: nn.Module
+    spec: ClipSpec
+    classes: list[str]
+    precision: str
+    device: torch.device
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.autocast = autocast(self.precision, self.device)
+
+    @property
+    def name(self) -> str:
+        return self.config.get("model_type", "?")
+
+    @torch.inference_mode()
+    def logits(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 RGB clips (N, 3, T, H, W) made by the spec's functions -> (N, classes) float32 logits on the CPU."""
+        x = self.spec.model_input(clips, self.device)
+        with self.autocast():
+            return self.model(x).float().cpu()
+
+    def probabilities(self, clips: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.logits(clips), dim=1)
+
+
+def load_model(path: str | Path, device: str | torch.device = "auto", precision: str = "auto") -> LoadedModel:
+    """Checkpoint -> network (eval mode, channels-last, on ``device``), clip spec, classes and precision."""
+    path = Path(path)
+    state = load_checkpoint(path)
+    spec = checkpoint_spec(state, path)
+    device = device if isinstance(device, torch.device) else resolve_device(device)
+    model = model_from_checkpoint(state, path).eval().to(device, memory_format=torch.channels_last_3d)
+    return LoadedModel(path, model, spec, [str(c) for c in state["classes"]],
+                       resolve_precision(precision, device, state.get("precision")), device, dict(state["config"]))

@@ -1,0 +1,106 @@
+"""The clip spec: the frame rule, stored sizes, windows, crops and views, the network's input; pure functions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stts.clip import ClipSpec
+from stts.errors import SttsError
+
+
+@pytest.mark.parametrize(("frames", "step"), [(200, 4), (125, 4), (124, 3), (94, 3), (93, 2), (63, 2), (62, 1), (5, 1)])
+def test_the_seeds_frame_rule(frames, step):
+    assert ClipSpec().keep_step(frames) == step
+
+
+def test_a_stream_of_unknown_length_keeps_every_nth_frame():
+    assert ClipSpec().keep_step(None) == 4 and ClipSpec(keep_every=3).keep_step(None) == 3
+
+
+def test_stored_shape_follows_the_seed():
+    spec = ClipSpec()
+    assert spec.stored_shape(240, 320) == (128, 170)
+    assert spec.stored_shape(320, 240) == (170, 128)  # too narrow: width 128, height in proportion
+    assert ClipSpec(height=64).stored_shape(96, 128) == (64, 85)
+
+
+def test_windows_with_a_temporal_stride():
+    spec = ClipSpec(clip_len=4, clip_stride=2)
+    assert spec.span == 7
+    assert spec.window_indices(5, 40).tolist() == [5, 7, 9, 11]
+    assert spec.window_starts(20, 5) == [0, 5, 10, 13]  # the last window ends on the last frame
+    assert spec.window_starts(7, 2) == [0] and spec.window_starts(3, 2) == [0]
+
+
+def test_a_short_video_is_stretched_over_the_clip_in_order():
+    assert ClipSpec(clip_len=8).window_indices(0, 3).tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
+    assert ClipSpec(clip_len=4, clip_stride=3).window_indices(0, 6).tolist() == [0, 1, 3, 4]
+
+
+def test_spaced_starts_and_the_middle_window():
+    spec = ClipSpec()
+    assert spec.spaced_starts(40, 1) == [4] and spec.spaced_starts(40, 3) == [0, 4, 8]
+    assert spec.spaced_starts(10, 2) == [0, 0]
+
+
+def test_train_samples_cover_every_window_and_crop_and_flip_only_when_allowed():
+    spec = ClipSpec(clip_len=32, crop_size=4)
+    rng = np.random.default_rng(0)
+    samples = [spec.train_sample(40, 6, 8, rng) for _ in range(300)]
+    assert {int(s.indices[0]) for s in samples} == set(range(9))
+    assert {s.box[:2] for s in samples} == {(t, l) for t in range(3) for l in range(5)}
+    assert {s.flip for s in samples} == {True, False}
+    unflipped = spec.replace(hflip=False)
+    assert not any(unflipped.train_sample(40, 6, 8, rng).flip for _ in range(50))
+
+
+def test_scaled_train_views_and_the_evaluation_view():
+    spec = ClipSpec(clip_len=2, crop_size=16, view=0.75, train_views=(0.5, 1.0))
+    rng = np.random.default_rng(1)
+    sides = {spec.train_sample(10, 64, 96, rng).box[2] for _ in range(200)}
+    assert min(sides) >= 32 and max(sides) <= 64 and len(sides) > 10
+    (centre,) = spec.eval_samples(10, 64, 96)
+    assert centre.box == (8, 24, 48, 48)  # 0.75 of the short side, in the middle
+    three = spec.eval_samples(10, 64, 96, windows=2, crops=3)
+    assert [s.box[:2] for s in three] == [(8, 0), (8, 24), (8, 48)] * 2
+    frames = np.zeros((2, 64, 96, 3), np.uint8)
+    frames[:, 24:40, 40:56] = 255  # a square in the middle survives the view; the corners do not
+    frames[:, :8, :8] = 255
+    view = spec.centre_view(frames)
+    assert view.shape == (2, 16, 16, 3) and view[:, 6:10, 6:10].min() > 200 and view[:, :2, :2].max() < 30
+
+
+def test_the_seeds_view_is_an_unscaled_crop():
+    spec = ClipSpec(crop_size=4)
+    frames = np.arange(2 * 6 * 8 * 3, dtype=np.uint8).reshape(2, 6, 8, 3)
+    np.testing.assert_array_equal(spec.centre_view(frames), frames[:, 1:5, 2:6])
+    with pytest.raises(SttsError, match="smaller than the 112-pixel crop"):
+        ClipSpec().check_frame_size(64, 85, "data/x")
+
+
+def test_model_input_scales_normalises_and_orders_channels():
+    clips = torch.zeros(1, 3, 2, 2, 2, dtype=torch.uint8)
+    clips[:, 0] = 255  # red
+    x = ClipSpec().model_input(clips)
+    assert x.dtype == torch.float32 and x[:, 0].min() == 1 and x[:, 1:].max() == 0
+    assert x.is_contiguous(memory_format=torch.channels_last_3d)
+    bgr = ClipSpec(channels="BGR").model_input(clips)
+    assert bgr[:, 2].min() == 1 and bgr[:, :2].max() == 0
+    normalised = ClipSpec(mean=(0.5, 0.5, 0.5), std=(0.25, 0.5, 1.0)).model_input(clips)
+    assert normalised[0, :, 0, 0, 0].tolist() == [2.0, -1.0, -0.5]
+
+
+def test_the_spec_round_trips_and_bad_ones_are_refused_in_one_line():
+    spec = ClipSpec(clip_len=16, clip_stride=2, crop_size=64, view=0.8, train_views=(0.6, 1.0), channels="BGR")
+    assert ClipSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(SttsError, match="run.pt: no clip spec"):
+        ClipSpec.from_dict(None, "run.pt")
+    with pytest.raises(SttsError, match="unknown fields colour"):
+        ClipSpec.from_dict({**spec.to_dict(), "colour": 1})
+    with pytest.raises(SttsError, match="clip_len must be a positive integer"):
+        ClipSpec.from_dict({"clip_len": 0})
+    with pytest.raises(SttsError, match="channels must be one of RGB, BGR"):
+        ClipSpec(channels="YUV")
+    assert "16 frames, every 2nd stored frame" in spec.describe()

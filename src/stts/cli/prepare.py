@@ -38,17 +38,19 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for val/stratified splits and generated videos")
     parser.add_argument("--verify", action="store_true", help="check every entry of an already prepared folder")
     parser.add_argument("--json", action="store_true", help="print the final counts as one JSON object")
-    synthetic = parser.add_argument_group("synthetic-motion")
+    synthetic = parser.add_argument_group("built-in sets (synthetic-motion, motion-*)")
     synthetic.add_argument("--train-per-class", type=int)
+    synthetic.add_argument("--val-per-class", type=int, help="motion-* only (synthetic-motion: whole train groups)")
     synthetic.add_argument("--test-per-class", type=int)
-    synthetic.add_argument("--frames", type=int, help="frames a video (25 fps)")
-    synthetic.add_argument("--frame-size", help="WxH of generated videos (default 128x96)")
-    synthetic.add_argument("--classes", type=int, help="number of motion classes, 2..8")
+    synthetic.add_argument("--frames", type=int, help="synthetic-motion: frames a video (25 fps)")
+    synthetic.add_argument("--frame-size", help="synthetic-motion: WxH of generated videos (default 128x96)")
+    synthetic.add_argument("--classes", type=int, help="synthetic-motion: number of motion classes, 2..8")
     parser.set_defaults(func=run)
 
 
 def generator_options(args) -> dict:
-    options = {"train_per_class": args.train_per_class, "test_per_class": args.test_per_class,
+    options = {"train_per_class": args.train_per_class, "val_per_class": args.val_per_class,
+               "test_per_class": args.test_per_class,
                "frames": args.frames, "classes": args.classes}
     if args.frame_size:
         try:

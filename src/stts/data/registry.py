@@ -83,3 +83,25 @@ register_dataset(DatasetKind(
     height=64, flip_pairs=(("MoveLeft", "MoveRight"), ("RotateClockwise", "RotateAnticlockwise")),
     generate=_synthetic, preset="small",
     options={"train_per_class": 60, "test_per_class": 21, "frames": 32, "width": 128, "height": 96, "classes": 8}))
+
+
+def _motion(family: str):
+    def generate(out: Path, seed: int, options: dict[str, Any], workers: int | None, progress: bool) -> list[Path]:
+        from .motion import generate_family
+
+        return [generate_family(family, out / "videos", seed=seed, workers=workers, progress=progress, **options)]
+
+    return generate
+
+
+def _register_motion_suite() -> None:
+    from .motion import FAMILIES, FLIP_PAIRS
+
+    for family, about in FAMILIES.items():
+        register_dataset(DatasetKind(
+            f"motion-{family}", f"motion suite: {about}", records.folder_records, flip_pairs=FLIP_PAIRS,
+            generate=_motion(family), preset="small",
+            options={"train_per_class": 60, "val_per_class": 10, "test_per_class": 20}))
+
+
+_register_motion_suite()

@@ -85,14 +85,14 @@ def render_video(motion: str, frames: int, width: int, height: int, rng: np.rand
     return video
 
 
-def write_avi(path: Path, video: np.ndarray, fps: int = 25) -> None:
+def write_avi(path: Path, video: np.ndarray, fps: int = 25, bit_rate: int = 300_000) -> None:
     """MPEG-4 part 2 in AVI, as UCF101's XviD files; written to a temp name, then renamed."""
     temp = path.with_name(path.name + ".part")
     with av.open(str(temp), "w", format="avi") as container:
         stream = container.add_stream("mpeg4", rate=Fraction(fps))
         stream.height, stream.width = video.shape[1:3]
         stream.pix_fmt = "yuv420p"
-        stream.bit_rate = 300_000
+        stream.bit_rate = bit_rate
         for frame in video:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode(None))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .layers import Conv3d
+
 
 class C3D(nn.Module):
     def __init__(self, num_classes: int, width: int = 64, in_channels: int = 3, dropout: float = 0.5):
@@ -21,7 +23,7 @@ class C3D(nn.Module):
         layers: list[nn.Module] = []
         channels = in_channels
         for out_channels, pool in plan:
-            layers += [nn.Conv3d(channels, out_channels, 3, padding=1), nn.ReLU(inplace=True)]
+            layers += [Conv3d(channels, out_channels, 3, padding=1), nn.ReLU(inplace=True)]
             if pool:
                 layers.append(nn.MaxPool3d(pool, pool))
             channels = out_channels

@@ -115,3 +115,48 @@ def last_linear_prefix(model: nn.Module) -> str:
     """State-dict prefix of the classifier (the last ``nn.Linear``), e.g. ``'fc.'``."""
     name = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
     return name + "."
+
+
+def convert_original(original: str | Path, model_type: str, out: str | Path, classes: list[str] | None = None,
+                     data_type: str | None = None, spec: ClipSpec | None = None) -> Path:
+    """An original STTS checkpoint (``torch.save(model.state_dict())``, with or without DataParallel's
+    ``module.``) -> a stts checkpoint of ``model_type`` that infer, evaluate, export and
+    ``train --pretrained`` accept.
+
+    ``classes``: the names in the original's output order. ``data_type`` 'ucf101' or 'hmdb51'
+    stands for the original's order (sorted folder names) and reorders the outputs into stts's
+    order of that data set, so the checkpoint evaluates on it directly. The spec records the
+    original's input: BGR frames (OpenCV, never converted), values / 255, the seed's frame rule,
+    height 128, 32x112x112 clips.
+    """
+    from .data.classes import OFFICIAL
+    from .models.original import convert_state_dict
+
+    original = Path(original)
+    weights = read_torch_file(original)
+    if isinstance(weights, dict) and isinstance(weights.get("state_dict"), dict):
+        weights = weights["state_dict"]
+    if not isinstance(weights, dict) or not weights or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise SttsError(f"{original}: not a state dict (a torch.save of the network's tensors by name)")
+    converted = convert_state_dict(weights, model_type)
+    rows = converted.get("fc.weight", torch.empty(0, 0)).shape[0]
+    if data_type is not None:
+        if data_type not in OFFICIAL:
+            raise SttsError(f"--data_type {data_type!r}: choose {' or '.join(OFFICIAL)}, or give --classes")
+        ours = list(OFFICIAL[data_type])
+        theirs = sorted(ours)
+        if rows != len(ours):
+            raise SttsError(f"{original}: its classifier has {rows} outputs, {data_type} has {len(ours)} classes")
+        order = torch.tensor([theirs.index(name) for name in ours])
+        converted["fc.weight"], converted["fc.bias"] = converted["fc.weight"][order], converted["fc.bias"][order]
+        classes = ours
+    if not classes or len(classes) != rows:
+        raise SttsError(f"{original}: its classifier has {rows} outputs, the class list {len(classes or [])} names")
+    model = build_model(model_type, rows)
+    load_weights(model, converted, original)
+    spec = spec or ClipSpec(channels="BGR")
+    config = {"model_type": model_type, "width": 64, "blocks": [2, 2, 2, 2], "data_type": data_type or "converted",
+              "converted_from": str(original)}
+    return save_checkpoint({"model": model.state_dict(), "config": config, "classes": list(classes),
+                            "spec": spec.to_dict(), "precision": "fp32",
+                            "dataset": {"name": data_type, "root": None, "fingerprint": None}}, out)

@@ -26,6 +26,19 @@ def add_parser(subparsers) -> None:
                     f"--preset small ({SMALL}) suits a CPU; the built-in data sets use it unless told otherwise.",
     )
     add = parser.add_argument
+    add_recipe_options(add)
+    add("--out", help="run folder (default runs/<data_type>_<model_type>_<time>)")
+    add("--resume", metavar="RUN", help="continue the run in folder RUN (or from RUN/last.pt) with its saved config")
+    add("--pretrained", metavar="CKPT", help="warm start from a checkpoint of the same network (classifier dropped)")
+    add("--no-tensorboard", dest="tensorboard", action="store_false", default=None,
+        help="do not write TensorBoard logs (written to RUN/tensorboard by default)")
+    add("--visdom", nargs="?", const="127.0.0.1:8097", metavar="HOST:PORT",
+        help="also plot to a visdom server (default 127.0.0.1:8097), environment named after the dataset")
+    parser.set_defaults(func=run)
+
+
+def add_recipe_options(add) -> None:
+    """The options that decide the data, the clips and the recipe (``stts train`` and ``stts show-clips``)."""
     add("--data_type", "--data-type", dest="data_type",
         help="ucf101 (default), hmdb51, synthetic-motion, or the path of a prepared folder dataset")
     add("--data-root", "--data_root", dest="data_root", help="where prepared datasets live (default data/)")
@@ -62,14 +75,6 @@ def add_parser(subparsers) -> None:
         help="auto (default: bf16 where the hardware runs it natively, else fp32), bf16, fp16 (CUDA, with "
              "gradient scaling) or fp32")
     add("--compile", action="store_true", default=None, help="torch.compile the network")
-    add("--out", help="run folder (default runs/<data_type>_<model_type>_<time>)")
-    add("--resume", metavar="RUN", help="continue the run in folder RUN (or from RUN/last.pt) with its saved config")
-    add("--pretrained", metavar="CKPT", help="warm start from a checkpoint of the same network (classifier dropped)")
-    add("--no-tensorboard", dest="tensorboard", action="store_false", default=None,
-        help="do not write TensorBoard logs (written to RUN/tensorboard by default)")
-    add("--visdom", nargs="?", const="127.0.0.1:8097", metavar="HOST:PORT",
-        help="also plot to a visdom server (default 127.0.0.1:8097), environment named after the dataset")
-    parser.set_defaults(func=run)
 
 
 def parse_range(text: str) -> tuple[float, float]:

@@ -172,7 +172,9 @@ def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset
     torch.manual_seed(config.seed)  # the same initial weights on every rank
     model = build_model(config.model_type, config.num_classes, width=config.width, blocks=config.blocks)
     if config.pretrained and state is None:
-        load_pretrained(model, config)
+        # the weights were trained on inputs in the pretrained checkpoint's channel order and normalisation
+        pretrained = load_pretrained(model, config)
+        spec = spec.replace(channels=pretrained.channels, mean=pretrained.mean, std=pretrained.std)
     model.to(device, memory_format=torch.channels_last_3d)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = make_scheduler(optimizer, config)
@@ -200,6 +202,11 @@ def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset
         run.reporter = Reporter(folder, classes, data_type_name(config.data_type), config.tensorboard, config.visdom)
         print(f"stts train: {config.model_type} (width {config.width}) on {config.data_type}, {len(classes)} classes, "
               f"{where(context)}, {precision}; clips: {spec.describe()}; run folder {folder}")
+        if hasattr(datasets["train"], "store"):
+            from .inspect import data_warnings
+
+            for warning in data_warnings(spec, datasets["train"]):
+                print(f"stts train: warning: {warning} (see `stts show-clips`)")
     if state is None:
         save(run, 0, best_epoch=False)  # the resume point of epoch 1
     return run
@@ -376,14 +383,15 @@ def step_scheduler(scheduler, val_loss: float) -> None:
         scheduler.step()
 
 
-def load_pretrained(model: nn.Module, config: TrainConfig) -> None:
-    """Warm start: every weight but the classifier, from a checkpoint of the same network."""
+def load_pretrained(model: nn.Module, config: TrainConfig) -> ClipSpec:
+    """Warm start: every weight but the classifier, from a checkpoint of the same network; returns its clip spec."""
     state = ckpt.load_checkpoint(config.pretrained)
     other = state["config"]
     if other.get("model_type") != config.model_type:
         raise SttsError(f"--pretrained {config.pretrained}: it is a {other.get('model_type')} checkpoint, "
                         f"this run trains {config.model_type}; pass --model-type {other.get('model_type')}")
     ckpt.load_weights(model, state["model"], config.pretrained, skip_classifier=True)
+    return ckpt.checkpoint_spec(state, config.pretrained)
 
 
 def make_loader(dataset: Dataset, batch_size: int, config: TrainConfig, context: Context, sampler) -> DataLoader:

@@ -1,0 +1,140 @@
+"""See what the network sees: a grid of training clips as they reach it, what the data holds, a one-batch sanity run.
+
+A run that does not learn is most often fed clips that cannot show the classes (a crop that
+misses the moving object, a window covering a sliver of the video, flips that turn one class into
+another); these functions show it before hours of training do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+
+from ..clip import ClipSpec
+from ..models import build_model
+from ..runtime import autocast, resolve_precision
+from .config import TrainConfig
+
+
+def video_facts(dataset) -> dict[str, np.ndarray]:
+    """Per video of a ClipDataset: stored frames, decoded frames, frame rate, stored height and width."""
+    entries = [dataset.store.entries[video] for video in dataset.videos]
+    return {
+        "stored": np.array([len(e["sizes"]) for e in entries]),
+        "decoded": np.array([e.get("source_frames", len(e["sizes"]) * e.get("step", 1)) for e in entries]),
+        "step": np.array([e.get("step", 1) for e in entries]),
+        "fps": np.array([e.get("fps") or 25.0 for e in entries], dtype=float),
+        "height": np.array([e["height"] for e in entries]),
+        "width": np.array([e["width"] for e in entries]),
+    }
+
+
+def describe_data(datasets: dict, spec: ClipSpec) -> list[str]:
+    """Lines for people: videos and frames per split, the seconds a clip covers, class balance, the view."""
+    lines = [f"clips: {spec.describe()}"]
+    for split, dataset in datasets.items():
+        if not len(dataset):
+            lines.append(f"{split}: no videos")
+            continue
+        facts = video_facts(dataset)
+        seconds = np.minimum(spec.span, facts["stored"]) * facts["step"] / facts["fps"]
+        counts = Counter(dataset.labels)
+        balance = ", ".join(f"{name} {counts.get(i, 0)}" for i, name in enumerate(dataset.classes))
+        lines.append(f"{split}: {len(dataset)} videos; frames per video {_range(facts['decoded'])} decoded, "
+                     f"{_range(facts['stored'])} stored; a clip covers {_range(seconds, '.2f')} s "
+                     f"({_range(np.minimum(spec.span / facts['stored'], 1) * 100, '.0f')} % of a video)")
+        lines.append(f"  classes: {balance}")
+    return lines
+
+
+def data_warnings(spec: ClipSpec, dataset) -> list[str]:
+    """One line per way the clips may hide the classes from the network; empty when none is seen."""
+    if not len(dataset):
+        return []
+    facts = video_facts(dataset)
+    warnings = []
+    stored = np.median(facts["stored"])
+    if stored < spec.span:
+        warnings.append(f"clips span {spec.span} stored frames but half the videos have {stored:.0f} or fewer: they "
+                        "are stretched by repeating frames; use a smaller --clip-len or --clip-stride")
+    elif spec.span < stored / 3:
+        warnings.append(f"a clip spans {spec.span} of a typical video's {stored:.0f} stored frames (under a third): "
+                        "motion slower than that is not seen; a --clip-stride of "
+                        f"{max(2, int(stored // (2 * spec.clip_len)))} covers more of each video")
+    short_side = float(np.median(np.minimum(facts["height"], facts["width"])))
+    if spec.view is None and spec.crop_size < 0.7 * short_side:
+        warnings.append(f"the {spec.crop_size}-pixel crop sees {spec.crop_size / short_side:.0%} of the frames' short "
+                        f"side ({short_side:.0f} px): what happens elsewhere is cut away; --view 1.0 resizes the "
+                        "whole short side to the crop instead")
+    return warnings
+
+
+def pick_examples(dataset, count: int) -> list[int]:
+    """``count`` items spread over the classes in turn (the first of each class, then the second, ...)."""
+    by_class: dict[int, list[int]] = {}
+    for index, label in enumerate(dataset.labels):
+        by_class.setdefault(label, []).append(index)
+    order = [items[round_] for round_ in range(max(map(len, by_class.values()), default=0))
+             for items in by_class.values() if round_ < len(items)]
+    return order[:count]
+
+
+def clip_grid(dataset, count: int = 8, frames: int = 8, title: str = "") -> Figure:
+    """One row per clip (as ``dataset[i]`` gives it to the network), ``frames`` of its frames, the label under it."""
+    picks = pick_examples(dataset, count)
+    figure = Figure(figsize=(1.3 * frames + 0.4, 1.45 * len(picks) + 0.6), layout="constrained")
+    axes = figure.subplots(len(picks), frames, squeeze=False)
+    for row, index in enumerate(picks):
+        clip, label = dataset[index]  # (3, T, H, W) uint8, after window, crop, flip and label swap
+        shown = np.linspace(0, clip.shape[1] - 1, frames).round().astype(int)
+        for column, t in enumerate(shown):
+            axes[row, column].imshow(clip[:, t].permute(1, 2, 0).numpy())
+            axes[row, column].set_xticks([])
+            axes[row, column].set_yticks([])
+        true = dataset.classes[dataset.labels[index]]
+        given = dataset.classes[label]
+        text = given if given == true else f"{given} (mirrored {true})"
+        axes[row, 0].set_ylabel(text, rotation=0, ha="right", va="center", fontsize=8)
+    for column, t in enumerate(np.linspace(0, 1, frames)):
+        axes[-1, column].set_xlabel(f"{t:.0%}", fontsize=7)
+    figure.suptitle(title or f"{len(picks)} clips as the network sees them (frames across each clip)", fontsize=9)
+    return figure
+
+
+def overfit_one_batch(config: TrainConfig, dataset, spec: ClipSpec, steps: int = 60, batch: int = 8) -> dict:
+    """Train a fresh network on one batch for ``steps`` steps: a working pipeline drives its loss to near 0.
+
+    Returns the first and last losses, the step it first fell under a tenth of the start, and seconds.
+    """
+    torch.manual_seed(config.seed)
+    device = torch.device("cpu")
+    indices = pick_examples(dataset, min(batch, len(dataset)))
+    clips, labels = zip(*(dataset[i] for i in indices), strict=True)
+    x = spec.model_input(torch.stack(clips), device)
+    y = torch.tensor(labels)
+    model = build_model(config.model_type, len(dataset.classes), width=config.width, blocks=config.blocks)
+    model.to(memory_format=torch.channels_last_3d).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    context = autocast(resolve_precision(config.precision, device), device)
+    losses, begin = [], time.perf_counter()
+    for _ in range(steps):
+        with context():
+            loss = F.cross_entropy(model(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    first = losses[0]
+    below = next((step + 1 for step, value in enumerate(losses) if value < first / 10), None)
+    return {"first": first, "last": losses[-1], "below_tenth_at": below, "steps": steps, "clips": len(indices),
+            "seconds": time.perf_counter() - begin, "learns": losses[-1] < first / 10}
+
+
+def _range(values: np.ndarray, fmt: str = ".0f") -> str:
+    low, mid, high = np.min(values), np.median(values), np.max(values)
+    return f"{low:{fmt}}..{high:{fmt}} (median {mid:{fmt}})"

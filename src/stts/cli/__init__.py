@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from ..errors import SttsError
-from . import evaluate, export, infer, models, prepare, train
+from . import evaluate, export, infer, models, prepare, serve, train
 
 # each module defines add_parser(subparsers), which sets the subcommand's func
-COMMANDS = [models, infer, export, prepare, train, evaluate]
+COMMANDS = [models, infer, export, prepare, train, evaluate, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -255,6 +255,10 @@ def test_a_path_like_name_is_only_echoed_sanitized(client, files):
 def test_bad_form_fields_get_422(client, files):
     for topk in ("many", "0", "-3", "1e9"):
         assert_error(post_video(client, files["good"], topk=topk), 422, "topk")
+    video = ("a.mp4", files["good"].read_bytes())
+    # one file per request: a second one, whatever its field, is refused while parsing
+    assert_error(client.post("/v1/predict", files={"video": video, "topk": ("k.txt", b"3")}), 422, "files")
+    assert_error(client.post("/v1/predict", files=[("video", video), ("video", video)]), 422, "files")
     assert_error(client.post("/v1/predict", data={"video": "not a file"}), 422, "video")
     assert_error(client.post("/v1/predict", content=b"{}", headers={"content-type": "application/json"}), 422, "video")
     assert_error(client.post("/v1/predict", content=b"--x\r\nbroken",

@@ -180,7 +180,9 @@ async def _predict(request: Request, state: ServerState, work: list[Future]) -> 
             raise ApiError(422, "expected a multipart/form-data body with a file in the field 'video'")
         name = sanitize_filename(upload.filename)
         model_name = form.get("model") or next(iter(state.models))
-        model = state.models.get(model_name) if isinstance(model_name, str) else None
+        if not isinstance(model_name, str):
+            raise ApiError(422, "the field 'model' must be text: a name from GET /v1/models")
+        model = state.models.get(model_name)
         if model is None:
             raise ApiError(404, f"unknown model {str(model_name)[:80]!r}; GET /v1/models lists: {', '.join(state.models)}")
         topk = parse_topk(form.get("topk"))

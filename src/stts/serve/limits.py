@@ -102,9 +102,12 @@ def token_ok(header: str | None, token: str) -> bool:
     return hmac.compare_digest(hashlib.sha256(given.strip().encode()).digest(), hashlib.sha256(token.encode()).digest())
 
 
-def parse_topk(value: str | None, default: int = 5, limit: int = 1000) -> int:
+def parse_topk(value, default: int = 5, limit: int = 1000) -> int:
+    """The ``topk`` form field: absent or empty for the default; text holding a whole number otherwise."""
     if value is None or value == "":
         return default
+    if not isinstance(value, str):
+        raise ApiError(422, "topk must be a form field, not a file")
     try:
         k = int(value)
     except ValueError:

@@ -65,8 +65,13 @@ class _Window:
     start: int
 
 
-def load_model(path: str | Path, name: str, device: str = "auto", precision: str = "auto") -> Model:
-    """Read a checkpoint once and warm its network up with one forward pass."""
+def load_model(path: str | Path, name: str, device: str = "auto", precision: str = "auto", max_batch: int = 1) -> Model:
+    """Read a checkpoint once and run one forward pass per batch size up to ``max_batch``.
+
+    oneDNN builds (and caches) its kernels per input shape: warmed up this way, the first
+    requests are not slow and the memory at rest already holds every batch size's kernels,
+    so that it comes back to that level after a burst.
+    """
     predictor = Predictor(path, device, precision)
     clip = {
         "frames": predictor.clip_len,
@@ -78,7 +83,8 @@ def load_model(path: str | Path, name: str, device: str = "auto", precision: str
     }
     model = Model(name, Path(path), list(predictor.classes), clip, str(predictor.device), predictor.precision, predictor)
     blank = np.zeros((predictor.clip_len, predictor.prep.crop_size, predictor.prep.crop_size, 3), np.uint8)
-    forward(model, [_Window(blank, 0)])
+    for size in range(1, max_batch + 1):
+        forward(model, [_Window(blank, 0)] * size)
     return model
 
 

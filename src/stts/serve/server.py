@@ -17,7 +17,7 @@ from .settings import Settings, check_settings, model_names
 def load_models(settings: Settings) -> list[pipeline.Model]:
     """One load per checkpoint file, however often it is named."""
     paths = list(dict.fromkeys(Path(path).resolve() for path in settings.checkpoints))
-    return [pipeline.load_model(path, name, settings.device, settings.precision)
+    return [pipeline.load_model(path, name, settings.device, settings.precision, settings.batch_size)
             for path, name in zip(paths, model_names(paths), strict=True)]
 
 

@@ -1,9 +1,12 @@
-"""One H.264 MP4 of three held-out synthetic-motion videos back to back, for the picture of `stts serve`'s page.
+"""One H.264 MP4 of held-out synthetic-motion videos back to back, for the picture of `stts serve`'s page.
 
     .venv/bin/python docs/serve_clip.py [data/synthetic-motion] [serve_clip.mp4] [MoveLeft Grow RotateClockwise]
 
-The class changes twice along the video, so the page's timeline shows each; frames are
-doubled in size (nearest neighbour) so that the page's player shows them crisp.
+Three videos of each class (g01, c01-c03: 3.8 s, longer than a window's 2.6 s), one class after
+the other, so that the page's timeline shows each; frames are doubled in size (nearest
+neighbour) so that the page's player shows them crisp. Each frame is written 4 times at 100 fps:
+the demo's 32-frame videos were sampled every frame in training (the frame-step rule for videos
+too short for every 4th), and a video this long is sampled every 4th.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ def main() -> None:
     classes = sys.argv[3:] or ["MoveLeft", "Grow", "RotateClockwise"]
     frames = []
     for name in classes:
-        with av.open(str(videos / name / f"v_{name}_g01_c01.avi")) as container:
-            frames += [frame.to_ndarray(format="rgb24").repeat(2, 0).repeat(2, 1) for frame in container.decode(video=0)]
+        for clip in (1, 2, 3):
+            with av.open(str(videos / name / f"v_{name}_g01_c{clip:02d}.avi")) as container:
+                for frame in container.decode(video=0):
+                    frames += [frame.to_ndarray(format="rgb24").repeat(2, 0).repeat(2, 1)] * 4
     with av.open(str(out), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(25))
+        stream = container.add_stream("libx264", rate=Fraction(100))
         stream.height, stream.width = frames[0].shape[:2]
         stream.pix_fmt = "yuv420p"
         for frame in frames:

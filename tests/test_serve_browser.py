@@ -88,4 +88,5 @@ def test_the_page_uploads_a_video_and_shows_the_prediction(browser, tmp_path):
             browser.execute_script("const v = document.getElementById('video'); v.pause(); v.currentTime = v.duration * 0.6;")
             wait.until(lambda d: d.execute_script("const v = document.getElementById('video');"
                                                   "return !v.seeking && v.readyState >= 2"))
+            browser.set_window_size(1100, browser.execute_script("return document.body.scrollHeight") + 140)
             browser.save_screenshot(os.environ["STTS_SERVE_SCREENSHOT"])

@@ -193,6 +193,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=16, help="requests before the measurement (default 16)")
     args = parser.parse_args()
 
+    load = os.getloadavg()[0]  # others' work on a shared machine shows here
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         checkpoint = write_checkpoint(root / "bench.pt", args.width)
@@ -209,7 +210,8 @@ def main() -> None:
 
     print(f"`stts serve`, {args.requests} requests at concurrency {args.concurrency} on 127.0.0.1; STTS-A width "
           f"{args.width}, 16x48x48 clips, {len(CLASSES)} classes; 8 H.264 videos of 2-4 s, 160x120, 2-4 windows each "
-          f"({platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__})")
+          f"({platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__}; "
+          f"load average {load:.1f} at the start)")
     print()
     print("| server | requests | ok | 503 | other errors | lost | req/s | p50 ms | p95 ms | p99 ms | windows/pass | "
           "idle RSS MB | peak RSS MB | RSS after MB |")

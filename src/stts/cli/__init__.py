@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from ..errors import SttsError
-from . import convert, evaluate, export, infer, models, prepare, show_clips, train
+from . import convert, evaluate, export, infer, models, prepare, serve, show_clips, train
 
 # each module defines add_parser(subparsers), which sets the subcommand's func
-COMMANDS = [models, prepare, train, evaluate, infer, export, convert, show_clips]
+COMMANDS = [models, prepare, train, evaluate, infer, export, serve, convert, show_clips]
 
 
 def build_parser() -> argparse.ArgumentParser:

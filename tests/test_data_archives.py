@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import stat
 import zipfile
 
 import pytest
@@ -40,7 +41,7 @@ def test_rar_and_nested_rars_extract(tmp_path, rar_tool_only):
 @pytest.mark.parametrize("name", ["../evil.txt", "/etc/evil.txt", "a/../../evil.txt"])
 def test_rar_entry_outside_target_is_refused(tmp_path, name):
     archive = write_rar4(tmp_path / "bad.rar", {"ok.txt": b"1", name: b"2"})
-    names = list_entries(archive)
+    names = [name for name, _ in list_entries(archive)]
     assert "ok.txt" in names
     with pytest.raises(SttsError, match="refusing entry"):
         extract(archive, tmp_path / "out")
@@ -54,6 +55,19 @@ def test_zip_entry_outside_target_is_refused(tmp_path, name):
         zf.writestr(name, b"x")
     with pytest.raises(SttsError, match="refusing entry"):
         extract(archive, tmp_path / "out")
+
+
+@pytest.mark.parametrize("through_the_link", [True, False])
+def test_a_zip_holding_a_symbolic_link_is_refused_cleanly(tmp_path, through_the_link):
+    archive = tmp_path / "lists.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        link = zipfile.ZipInfo("ucfTrainTestlist/elsewhere")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16  # as `zip -y` stores a link
+        zf.writestr(link, str(tmp_path / "outside"))
+        zf.writestr("ucfTrainTestlist/elsewhere/classInd.txt" if through_the_link else "ucfTrainTestlist/a.txt", "1 A")
+    with pytest.raises(SttsError, match="lists.zip: refusing entry 'ucfTrainTestlist/elsewhere': a symbolic link"):
+        extract(archive, tmp_path / "out")
+    assert not (tmp_path / "outside").exists() and not list((tmp_path / "out").rglob("*.txt"))
 
 
 def test_missing_rar_tool_names_the_packages(tmp_path, monkeypatch):

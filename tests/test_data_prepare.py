@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -185,3 +190,29 @@ def test_cli_json_and_table(tmp_path, ucf_tree, capsys):
     assert "warning" in captured.err and "test" in captured.out and "classes" in captured.out
     assert main(["prepare", "ucf101", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_prepare_stops_quietly_and_a_rerun_finishes(tmp_path, number):
+    root = tmp_path / "videos"
+    for c in ("a", "b"):
+        for i in range(12):
+            write_video(root / c / f"{i}.avi", frames=60, width=96, height=72, seed=i)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "stts", "prepare", "folder", str(root), "--out", str(out), "--workers", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    index = out / "store" / INDEX
+    deadline = time.monotonic() + 60
+    while (not index.exists() or index.read_bytes().count(b"\n") < 2) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # Ctrl-C reaches the whole process group (workers included); SIGTERM the command only
+    os.killpg(process.pid, number) if number == signal.SIGINT else process.send_signal(number)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert [line for line in stderr.splitlines() if "interrupted" in line] == [
+        "stts prepare: interrupted; run the same command again to finish: the videos already stored are kept"]
+    stored = len(read_index(out / "store"))
+    assert 2 <= stored < 24
+    assert main(["prepare", "folder", str(root), "--out", str(out), "--workers", "2", "--json"]) == 0
+    assert len(read_index(out / "store")) == 24

@@ -12,6 +12,9 @@ from . import convert, evaluate, export, infer, models, prepare, serve, show_cli
 COMMANDS = [models, prepare, train, evaluate, infer, export, serve, convert, show_clips]
 
 
+RESUME_HINTS = {"prepare": "; run the same command again to finish: the videos already stored are kept"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stts", description="Spatio-temporal networks for action recognition in video.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -28,5 +31,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stts {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"stts {args.command}: interrupted", file=sys.stderr)
+        hint = RESUME_HINTS.get(args.command, "")
+        print(f"stts {args.command}: interrupted{hint}", file=sys.stderr)
         return 130

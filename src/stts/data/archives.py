@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -53,20 +54,23 @@ def rar_tool() -> tuple[str, str]:
     raise SttsError(f"no RAR extractor found on PATH; {INSTALL_HINT}")
 
 
-def list_entries(archive: Path) -> list[str]:
+def list_entries(archive: Path) -> list[tuple[str, bool]]:
+    """(name, is a symbolic link) of every entry."""
     kind = archive_kind(archive)
     if kind == "zip":
         try:
             with zipfile.ZipFile(archive) as zf:
-                return zf.namelist()
+                return [(info.filename, stat.S_ISLNK(info.external_attr >> 16)) for info in zf.infolist()]
         except zipfile.BadZipFile as error:
             raise SttsError(f"{archive}: not a readable zip archive ({error})") from None
     if kind == "rar":
         lister, _ = rar_tool()
         if lister == "lsar":
             out = _run([lister, "-j", str(archive)], archive)
-            return [item["XADFileName"] for item in json.loads(out)["lsarContents"]]
-        return [line for line in _run([lister, "-tf", str(archive)], archive).splitlines() if line]
+            return [(item["XADFileName"], bool(item.get("XADIsLink"))) for item in json.loads(out)["lsarContents"]]
+        names = [line for line in _run([lister, "-tf", str(archive)], archive).splitlines() if line]
+        modes = [line[:1] for line in _run([lister, "-tvf", str(archive)], archive).splitlines() if line]
+        return [(name, mode == "l") for name, mode in zip(names, modes, strict=False)]
     raise SttsError(f"{archive}: not a zip or RAR archive")
 
 
@@ -79,8 +83,11 @@ def _run(command: list[str], archive: Path) -> str:
 
 
 def _extract_once(archive: Path, target: Path) -> None:
-    for name in list_entries(archive):
+    for name, is_link in list_entries(archive):
         check_entry_name(name, archive)
+        if is_link:
+            raise SttsError(f"{archive}: refusing entry {name!r}: a symbolic link (data sets hold none, and a link "
+                            "could lead a later entry outside the target)")
     if archive_kind(archive) == "zip":
         with zipfile.ZipFile(archive) as zf:
             zf.extractall(target)

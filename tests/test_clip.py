@@ -104,3 +104,16 @@ def test_the_spec_round_trips_and_bad_ones_are_refused_in_one_line():
     with pytest.raises(SttsError, match="channels must be one of RGB, BGR"):
         ClipSpec(channels="YUV")
     assert "16 frames, every 2nd stored frame" in spec.describe()
+
+
+def test_clip_normalisation_removes_each_clips_own_brightness_and_contrast():
+    generator = torch.Generator().manual_seed(0)
+    clips = torch.randint(0, 256, (2, 3, 4, 8, 8), generator=generator, dtype=torch.uint8)
+    spec = ClipSpec(normalisation="clip")
+    x = spec.model_input(clips)
+    assert torch.allclose(x.mean(dim=(2, 3, 4)), torch.zeros(2, 3), atol=1e-5)
+    assert torch.allclose(x.square().mean(dim=(2, 3, 4)), torch.ones(2, 3), atol=1e-4)
+    brighter = (clips.float() * 0.5 + 60).round().to(torch.uint8)  # the same scene, dimmer and lifted
+    assert (spec.model_input(brighter) - x).abs().max() < 0.05
+    flat = torch.full((1, 3, 2, 4, 4), 77, dtype=torch.uint8)
+    assert torch.isfinite(spec.model_input(flat)).all() and spec.model_input(flat).abs().max() == 0

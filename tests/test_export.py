@@ -94,6 +94,16 @@ def test_export_passes_on_full_width_checkpoints(model_type, tmp_path):
     assert check["relative"] <= 1e-3
 
 
+def test_clip_normalisation_is_inside_the_graph(tmp_path):
+    spec = ClipSpec(clip_len=8, crop_size=32, normalisation="clip")
+    torch.manual_seed(0)
+    model = build_model("r2plus1d", 3, width=8, blocks=(1, 1, 1, 1))
+    checkpoint = save_checkpoint({"model": model.state_dict(), "config": {"model_type": "r2plus1d", "width": 8,
+                                  "blocks": [1, 1, 1, 1]}, "classes": CLASSES[:3], "spec": spec.to_dict(),
+                                  "precision": "fp32"}, tmp_path / "clipnorm.pt")
+    assert check_onnx(export_onnx(checkpoint), checkpoint, batches=(2,))["relative"] <= 1e-3
+
+
 def test_c3d_exports_at_the_seeds_crop_where_onnx_has_no_adaptive_pooling(tmp_path):
     # 112-pixel crops leave C3D a 7x7 map for its adaptive max pool to 4x4, which ONNX cannot express
     torch.manual_seed(0)

@@ -25,6 +25,9 @@ from .errors import SttsError
 
 SPEC_VERSION = 1
 CHANNEL_ORDERS = ("RGB", "BGR")
+# fixed: (value / 255 - mean) / std with the spec's mean and std (the seed's: mean 0, std 1);
+# clip: each clip less its own per-channel mean, over its own per-channel standard deviation
+NORMALISATIONS = ("fixed", "clip")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class ClipSpec:
     # None: crop_size pixels at the stored scale at a random place (the seed's way)
     train_views: tuple[float, float] | None = None
     # on values in [0, 1], per channel of the network's input order
+    normalisation: str = "fixed"
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     channels: str = "RGB"  # the network's input channel order; the original STTS code fed BGR
@@ -76,6 +80,8 @@ class ClipSpec:
             problems.append(f"train_views must be (lo, hi) with 0 < lo <= hi <= 1, got {self.train_views!r}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             problems.append(f"mean and std need 3 values each, std positive; got {self.mean!r}, {self.std!r}")
+        if self.normalisation not in NORMALISATIONS:
+            problems.append(f"normalisation must be one of {', '.join(NORMALISATIONS)}, got {self.normalisation!r}")
         if self.channels not in CHANNEL_ORDERS:
             problems.append(f"channels must be one of {', '.join(CHANNEL_ORDERS)}, got {self.channels!r}")
         if self.version != SPEC_VERSION:
@@ -119,11 +125,17 @@ class ClipSpec:
         return dataclasses.replace(self, **changes)
 
     def with_sampling(self, clip_len: int, clip_stride: int, crop_size: int, view: float | None,
-                      train_views: tuple[float, float] | None, hflip: bool | None = None) -> ClipSpec:
+                      train_views: tuple[float, float] | None, hflip: bool | None = None,
+                      normalisation: str = "fixed") -> ClipSpec:
         """This storage with a run's sampling (every sampling field set; ``hflip`` None keeps the data's)."""
         return dataclasses.replace(self, clip_len=clip_len, clip_stride=clip_stride, crop_size=crop_size, view=view,
                                    train_views=None if train_views is None else tuple(train_views),
-                                   hflip=self.hflip if hflip is None else hflip)
+                                   hflip=self.hflip if hflip is None else hflip, normalisation=normalisation)
+
+    def with_input_of(self, other: ClipSpec) -> ClipSpec:
+        """This spec with ``other``'s conversion of clips to numbers (a warm start keeps its weights' input)."""
+        return dataclasses.replace(self, normalisation=other.normalisation, mean=other.mean, std=other.std,
+                                   channels=other.channels)
 
     def storage(self) -> dict[str, Any]:
         """The fields stts prepare decided: two data sets with equal storage hold the same frames."""
@@ -136,8 +148,9 @@ class ClipSpec:
             crop = f"{self.crop_size}x{self.crop_size} crop"
         else:
             crop = f"centre {self.view:.0%} of the short side resized to {self.crop_size}x{self.crop_size}"
+        scale = ", each clip standardised" if self.normalisation == "clip" else ""
         return (f"{self.clip_len} frames{stride} (stored: {_every(self.keep_every, 'frame')}, denser below "
-                f"{self.min_kept} kept, height {self.height}), {crop}, {self.channels}")
+                f"{self.min_kept} kept, height {self.height}), {crop}, {self.channels}{scale}")
 
     # --- storing frames (stts prepare, and inference exactly alike) --------------------------
 
@@ -275,6 +288,12 @@ class ClipSpec:
         x = clips.float() / 255.0
         if self.channels == "BGR":
             x = x.flip(1)
+        if self.normalisation == "clip":
+            # a clip's own brightness and colour cast carry no motion; left in, they dominate a fresh network's
+            # first features and it learns nothing from scenes whose colours vary (measured: issue 10's note)
+            mean = x.mean(dim=(2, 3, 4), keepdim=True)
+            std = (x - mean).square().mean(dim=(2, 3, 4), keepdim=True).sqrt().clamp_min(1.0 / 255)
+            return (x - mean) / std
         if self.mean != (0.0, 0.0, 0.0) or self.std != (1.0, 1.0, 1.0):
             shape = (1, 3, 1, 1, 1)
             x = (x - torch.tensor(self.mean, device=x.device).view(shape)) / torch.tensor(self.std, device=x.device).view(shape)

@@ -58,6 +58,9 @@ def add_recipe_options(add) -> None:
              "(default: --crop-size pixels at the stored scale, the seed's way)")
     add("--train-views", "--train_views", dest="train_views", type=parse_range, metavar="LO,HI",
         help="training: a square of a random fraction in [LO, HI] of the short side, resized to --crop-size")
+    add("--normalisation", "--normalization", dest="normalisation", choices=("fixed", "clip"),
+        help="fixed (default, the seed's: values / 255) or clip: each clip standardised by its own per-channel "
+             "mean and standard deviation")
     add("--hflip", action=argparse.BooleanOptionalAction, default=None,
         help="whether training mirrors clips (default: as the data set says)")
     add("--preset", choices=list(PRESETS), help=f"settings for a small CPU: {SMALL}; options given still win")

@@ -40,6 +40,7 @@ class TrainConfig:
     view: float | None = None  # see ClipSpec.view and ClipSpec.train_views
     train_views: tuple[float, float] | None = None
     hflip: bool | None = None  # None: as the data set says
+    normalisation: str = "fixed"  # see ClipSpec.normalisation
     batch_size: int = 16  # clips a step over all processes, as the seed's DataParallel
     epochs: int = 100
     lr: float = 1e-4
@@ -79,7 +80,7 @@ class TrainConfig:
     def clip_spec(self, stored: ClipSpec) -> ClipSpec:
         """The run's clip spec: the data set's storage, with this run's sampling."""
         return stored.with_sampling(self.clip_len, self.clip_stride, self.crop_size, self.view, self.train_views,
-                                    self.hflip)
+                                    self.hflip, self.normalisation)
 
 
 # Settings for a small network on a CPU, applied by --preset (and by the data sets whose registry entry

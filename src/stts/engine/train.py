@@ -174,7 +174,7 @@ def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset
     if config.pretrained and state is None:
         # the weights were trained on inputs in the pretrained checkpoint's channel order and normalisation
         pretrained = load_pretrained(model, config)
-        spec = spec.replace(channels=pretrained.channels, mean=pretrained.mean, std=pretrained.std)
+        spec = spec.with_input_of(pretrained)
     model.to(device, memory_format=torch.channels_last_3d)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = make_scheduler(optimizer, config)

@@ -92,8 +92,9 @@ class TrainConfig:
 # off from full width, see benchmarks/bench_models.py); batch 8 and lr 2e-3: more updates per
 # second of CPU, which is what ends the from-scratch plateau sooner.
 PRESETS: dict[str, dict[str, Any]] = {
-    "small": {"width": 16, "clip_len": 16, "crop_size": 48, "epochs": 18, "lr": 2e-3,
-              "lr_schedule": "cosine", "batch_size": 8, "precision": "fp32"},
+    "small": {"width": 16, "clip_len": 16, "clip_stride": 2, "crop_size": 48, "view": 1.0, "train_views": (0.8, 1.0),
+              "normalisation": "clip", "batch_size": 8, "lr": 2e-3, "lr_schedule": "cosine", "epochs": 20,
+              "precision": "fp32"},
 }
 
 LR_SCHEDULES = ("plateau", "cosine")

@@ -141,6 +141,10 @@ class ClipSpec:
         """The fields stts prepare decided: two data sets with equal storage hold the same frames."""
         return {"keep_every": self.keep_every, "min_kept": self.min_kept, "height": self.height}
 
+    def prepared_dict(self) -> dict[str, Any]:
+        """What stts prepare writes into dataset.json: the storage and the flip behaviour; training adds the rest."""
+        return {**self.storage(), "hflip": self.hflip, "version": self.version}
+
     def describe(self) -> str:
         """One line for people: what a clip is made of."""
         stride = f", {_every(self.clip_stride, 'stored frame')}" if self.clip_stride > 1 else ""
@@ -218,6 +222,22 @@ class ClipSpec:
         if self.view is None:
             return self.crop_size
         return max(1, round(self.view * min(height, width)))
+
+    def coverage_warnings(self, stored_frames: float, short_side: float) -> list[str]:
+        """Lines on clips that may hide a typical video's classes (``stored_frames`` and ``short_side`` of it)."""
+        warnings = []
+        if stored_frames < self.span:
+            warnings.append(f"clips span {self.span} stored frames but half the videos have {stored_frames:.0f} or "
+                            "fewer: they are stretched by repeating frames; use a smaller --clip-len or --clip-stride")
+        elif self.span < stored_frames / 3:
+            warnings.append(f"a clip spans {self.span} of a typical video's {stored_frames:.0f} stored frames (under a "
+                            "third): motion slower than that is not seen; a --clip-stride of "
+                            f"{max(2, int(stored_frames // (2 * self.clip_len)))} covers more of each video")
+        if self.view is None and self.crop_size < 0.7 * short_side:
+            warnings.append(f"the {self.crop_size}-pixel crop sees {self.crop_size / short_side:.0%} of the frames' "
+                            f"short side ({short_side:.0f} px): what happens elsewhere is cut away; --view 1.0 resizes "
+                            "the whole short side to the crop instead")
+        return warnings
 
     def check_frame_size(self, height: int, width: int, source: str) -> None:
         if self.view is None and min(height, width) < self.crop_size:

@@ -145,7 +145,7 @@ def prepare_dataset(dataset: str, sources: list[str | Path], out: str | Path, *,
     write_outputs(out, classes, kept, skipped, missing, partial, {
         "name": dataset, "classes": len(classes),
         # the spec's part decided here; training adds how clips are sampled
-        "spec": {**spec.storage(), "hflip": spec.hflip, "version": spec.version}, "quality": quality,
+        "spec": spec.prepared_dict(), "quality": quality,
         "split": split, "val": val_description(dataset, val_from_test),
         "counts": counts, "skipped": len(skipped), "missing": len(missing), "partial": len(partial),
         "videos_root": str(videos_root), "flip_pairs": [list(pair) for pair in flip_pairs if set(pair) <= set(classes)],

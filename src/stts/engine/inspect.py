@@ -57,21 +57,8 @@ def data_warnings(spec: ClipSpec, dataset) -> list[str]:
     if not len(dataset):
         return []
     facts = video_facts(dataset)
-    warnings = []
-    stored = np.median(facts["stored"])
-    if stored < spec.span:
-        warnings.append(f"clips span {spec.span} stored frames but half the videos have {stored:.0f} or fewer: they "
-                        "are stretched by repeating frames; use a smaller --clip-len or --clip-stride")
-    elif spec.span < stored / 3:
-        warnings.append(f"a clip spans {spec.span} of a typical video's {stored:.0f} stored frames (under a third): "
-                        "motion slower than that is not seen; a --clip-stride of "
-                        f"{max(2, int(stored // (2 * spec.clip_len)))} covers more of each video")
-    short_side = float(np.median(np.minimum(facts["height"], facts["width"])))
-    if spec.view is None and spec.crop_size < 0.7 * short_side:
-        warnings.append(f"the {spec.crop_size}-pixel crop sees {spec.crop_size / short_side:.0%} of the frames' short "
-                        f"side ({short_side:.0f} px): what happens elsewhere is cut away; --view 1.0 resizes the "
-                        "whole short side to the crop instead")
-    return warnings
+    return spec.coverage_warnings(float(np.median(facts["stored"])),
+                                  float(np.median(np.minimum(facts["height"], facts["width"]))))
 
 
 def pick_examples(dataset, count: int) -> list[int]:

@@ -29,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import SttsError
+from ..files import write_text
 from .drawing import (
     LUMA,
     camera_views,
@@ -366,7 +367,7 @@ def _write_one(task) -> None:
 
 def _write_new(path: Path, text: str) -> None:
     if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+        write_text(path, text)
 
 
 def generate_family(family: str, root: str | Path, *, seed: int = 0, train_per_class: int = 60,

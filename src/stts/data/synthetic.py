@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from ..errors import SttsError
-from ..files import write_text
+from ..files import atomic_path, write_text
 
 MOTIONS = ("MoveLeft", "MoveRight", "MoveUp", "MoveDown", "Grow", "Shrink", "RotateClockwise", "RotateAnticlockwise")
 # a horizontal flip turns one of these motions into the other
@@ -86,9 +86,8 @@ def render_video(motion: str, frames: int, width: int, height: int, rng: np.rand
 
 
 def write_avi(path: Path, video: np.ndarray, fps: int = 25, bit_rate: int = 300_000) -> None:
-    """MPEG-4 part 2 in AVI, as UCF101's XviD files; written to a temp name, then renamed."""
-    temp = path.with_name(path.name + ".part")
-    with av.open(str(temp), "w", format="avi") as container:
+    """MPEG-4 part 2 in AVI, as UCF101's XviD files; written to a temporary name, then renamed."""
+    with atomic_path(path, suffix=".avi") as temporary, av.open(str(temporary), "w", format="avi") as container:
         stream = container.add_stream("mpeg4", rate=Fraction(fps))
         stream.height, stream.width = video.shape[1:3]
         stream.pix_fmt = "yuv420p"
@@ -96,7 +95,6 @@ def write_avi(path: Path, video: np.ndarray, fps: int = 25, bit_rate: int = 300_
         for frame in video:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode(None))
-    os.replace(temp, path)
 
 
 def _write_one(task) -> None:

@@ -168,7 +168,7 @@ def test_generate_family_writes_the_layout_and_prepares_with_its_lists(tmp_path)
     frames, _ = read_video(root / lists["test"][0])
     assert frames.shape[1:] == (120, 160, 3) and 24 <= len(frames) <= 40
 
-    result = prepare_dataset("folder", [root], tmp_path / "prepared", size=48, workers=1, progress=False)
+    result = prepare_dataset("folder", [root], tmp_path / "prepared", height=48, workers=1, progress=False)
     assert (result["classes"], result["train"], result["val"], result["test"]) == (6, 12, 6, 6)
     assert not result["skipped"] and not result["missing"]
 

@@ -184,3 +184,19 @@ def test_generate_family_writes_the_layout_and_prepares_with_its_lists(tmp_path)
         generate_family("fast", root, seed=4, workers=1, progress=False, **counts)
     with pytest.raises(SttsError, match=str(root)):
         generate_family("slow", root, seed=3, workers=1, progress=False, **counts)
+
+
+def test_each_family_is_a_data_set_that_prepare_makes_with_its_flip_pairs(tmp_path):
+    from stts.data import read_info
+    from stts.data.registry import get_dataset, list_datasets
+
+    assert [n for n in list_datasets() if n.startswith("motion-")] == [f"motion-{f}" for f in FAMILIES]
+    assert get_dataset("motion-camera").preset == "small"
+    out = tmp_path / "motion-fast"
+    result = prepare_dataset("motion-fast", [], out, workers=1, progress=False,
+                             options={"train_per_class": 2, "val_per_class": 1, "test_per_class": 1})
+    assert (result["train"], result["val"], result["test"]) == (12, 6, 6)
+    info = read_info(out)
+    assert info["flip_pairs"] == [["MoveLeft", "MoveRight"]] and info["spec"]["hflip"] is True
+    with pytest.raises(SttsError, match="has no option frames"):
+        prepare_dataset("motion-fast", [], tmp_path / "x", options={"frames": 3}, progress=False)

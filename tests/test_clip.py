@@ -117,3 +117,21 @@ def test_clip_normalisation_removes_each_clips_own_brightness_and_contrast():
     assert (spec.model_input(brighter) - x).abs().max() < 0.05
     flat = torch.full((1, 3, 2, 4, 4), 77, dtype=torch.uint8)
     assert torch.isfinite(spec.model_input(flat)).all() and spec.model_input(flat).abs().max() == 0
+
+
+def test_the_temporal_residual_keeps_what_moves_and_cancels_what_stands_still():
+    clips = torch.zeros(1, 3, 4, 8, 8, dtype=torch.uint8)
+    clips[:, :, :, :, :4] = 200  # a still background half
+    for t in range(4):
+        clips[:, :, t, t, 4 + t] = 255  # a dot moving over the dark half
+    spec = ClipSpec(normalisation="clip", temporal_residual=True)
+    x = spec.model_input(clips)
+    assert x.shape == (1, spec.network_channels, 4, 8, 8) == (1, 6, 4, 8, 8)
+    assert torch.equal(x[:, :3], ClipSpec(normalisation="clip").model_input(clips))
+    residual = x[0, 3]
+    assert residual[:, :, :4].abs().max() == 0  # the still half cancels
+    moving = torch.zeros(4, 8, 8, dtype=torch.bool)
+    for t in range(4):
+        moving[t, t, 4 + t] = True
+    assert residual[moving].min() > residual[~moving].max()
+    assert ClipSpec.from_dict(spec.to_dict()) == spec and "temporal residual" in spec.describe()

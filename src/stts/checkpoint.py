@@ -80,7 +80,7 @@ def model_from_checkpoint(state: dict[str, Any], path: str | Path = "checkpoint"
     """Rebuild the checkpoint's network from its config and load its weights."""
     config = state["config"]
     model = build_model(config["model_type"], len(state["classes"]), width=config.get("width", 64),
-                        blocks=config.get("blocks", (2, 2, 2, 2)))
+                        blocks=config.get("blocks", (2, 2, 2, 2)), in_channels=checkpoint_spec(state, path).network_channels)
     load_weights(model, state["model"], path)
     return model
 

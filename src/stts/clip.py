@@ -65,6 +65,8 @@ class ClipSpec:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     channels: str = "RGB"  # the network's input channel order; the original STTS code fed BGR
+    # the network also sees what moves: each frame less the clip's mean frame, as 3 more channels
+    temporal_residual: bool = False
     version: int = SPEC_VERSION
 
     def __post_init__(self) -> None:
@@ -126,16 +128,17 @@ class ClipSpec:
 
     def with_sampling(self, clip_len: int, clip_stride: int, crop_size: int, view: float | None,
                       train_views: tuple[float, float] | None, hflip: bool | None = None,
-                      normalisation: str = "fixed") -> ClipSpec:
+                      normalisation: str = "fixed", temporal_residual: bool = False) -> ClipSpec:
         """This storage with a run's sampling (every sampling field set; ``hflip`` None keeps the data's)."""
         return dataclasses.replace(self, clip_len=clip_len, clip_stride=clip_stride, crop_size=crop_size, view=view,
                                    train_views=None if train_views is None else tuple(train_views),
-                                   hflip=self.hflip if hflip is None else hflip, normalisation=normalisation)
+                                   hflip=self.hflip if hflip is None else hflip, normalisation=normalisation,
+                                   temporal_residual=temporal_residual)
 
     def with_input_of(self, other: ClipSpec) -> ClipSpec:
         """This spec with ``other``'s conversion of clips to numbers (a warm start keeps its weights' input)."""
         return dataclasses.replace(self, normalisation=other.normalisation, mean=other.mean, std=other.std,
-                                   channels=other.channels)
+                                   channels=other.channels, temporal_residual=other.temporal_residual)
 
     def storage(self) -> dict[str, Any]:
         """The fields stts prepare decided: two data sets with equal storage hold the same frames."""
@@ -152,7 +155,8 @@ class ClipSpec:
             crop = f"{self.crop_size}x{self.crop_size} crop"
         else:
             crop = f"centre {self.view:.0%} of the short side resized to {self.crop_size}x{self.crop_size}"
-        scale = ", each clip standardised" if self.normalisation == "clip" else ""
+        scale = (", each clip standardised" if self.normalisation == "clip" else "") + (
+            ", plus its temporal residual" if self.temporal_residual else "")
         return (f"{self.clip_len} frames{stride} (stored: {_every(self.keep_every, 'frame')}, denser below "
                 f"{self.min_kept} kept, height {self.height}), {crop}, {self.channels}{scale}")
 
@@ -301,27 +305,38 @@ class ClipSpec:
         return x.contiguous(memory_format=torch.channels_last_3d)
 
     def normalise(self, clips: torch.Tensor) -> torch.Tensor:
-        """uint8 RGB (N, 3, T, H, W) -> float32 in the network's channel order and normalisation.
-
-        Plain tensor operations, so that an exported ONNX graph carries them too.
+        """uint8 RGB (N, 3, T, H, W) -> float32 (N, network_channels, T, H, W) in the network's channel order
+        and normalisation. Plain tensor operations, so that an exported ONNX graph carries them too.
         """
         x = clips.float() / 255.0
         if self.channels == "BGR":
             x = x.flip(1)
+        values = x
         if self.normalisation == "clip":
             # a clip's own brightness and colour cast carry no motion; left in, they dominate a fresh network's
             # first features and it learns nothing from scenes whose colours vary (measured: issue 10's note)
-            mean = x.mean(dim=(2, 3, 4), keepdim=True)
-            std = (x - mean).square().mean(dim=(2, 3, 4), keepdim=True).sqrt().clamp_min(1.0 / 255)
-            return (x - mean) / std
-        if self.mean != (0.0, 0.0, 0.0) or self.std != (1.0, 1.0, 1.0):
-            shape = (1, 3, 1, 1, 1)
-            x = (x - torch.tensor(self.mean, device=x.device).view(shape)) / torch.tensor(self.std, device=x.device).view(shape)
-        return x
+            values = _standardise(x - x.mean(dim=(2, 3, 4), keepdim=True))
+        elif self.mean != (0.0, 0.0, 0.0) or self.std != (1.0, 1.0, 1.0):
+            mean, std = (torch.tensor(v, device=x.device).view(1, 3, 1, 1, 1) for v in (self.mean, self.std))
+            values = (x - mean) / std
+        if self.temporal_residual:
+            # what stays still (background, clutter) cancels; what moves remains, whatever its contrast
+            values = torch.cat([values, _standardise(x - x.mean(dim=2, keepdim=True))], dim=1)
+        return values
+
+    @property
+    def network_channels(self) -> int:
+        """Channels of the network's input: 3, or 6 with the temporal residual."""
+        return 6 if self.temporal_residual else 3
 
     def input_shape(self) -> tuple[int, int, int, int]:
-        """(C, T, H, W) of one clip the network takes."""
+        """(C, T, H, W) of one uint8 RGB clip that model_input takes."""
         return 3, self.clip_len, self.crop_size, self.crop_size
+
+
+def _standardise(x: torch.Tensor) -> torch.Tensor:
+    """Zero-mean ``x`` (N, C, T, H, W) over its per-channel root mean square (at least one grey level)."""
+    return x / x.square().mean(dim=(2, 3, 4), keepdim=True).sqrt().clamp_min(1.0 / 255)
 
 
 def _grow(frames: np.ndarray, side: int) -> np.ndarray:

@@ -61,6 +61,9 @@ def add_recipe_options(add) -> None:
     add("--normalisation", "--normalization", dest="normalisation", choices=("fixed", "clip"),
         help="fixed (default, the seed's: values / 255) or clip: each clip standardised by its own per-channel "
              "mean and standard deviation")
+    add("--temporal-residual", "--temporal_residual", dest="temporal_residual", action=argparse.BooleanOptionalAction,
+        default=None, help="the network also sees each frame less the clip's mean frame (what moves), as 3 more "
+                           "input channels")
     add("--hflip", action=argparse.BooleanOptionalAction, default=None,
         help="whether training mirrors clips (default: as the data set says)")
     add("--preset", choices=list(PRESETS), help=f"settings for a small CPU: {SMALL}; options given still win")

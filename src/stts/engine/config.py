@@ -41,6 +41,7 @@ class TrainConfig:
     train_views: tuple[float, float] | None = None
     hflip: bool | None = None  # None: as the data set says
     normalisation: str = "fixed"  # see ClipSpec.normalisation
+    temporal_residual: bool = False  # see ClipSpec.temporal_residual
     batch_size: int = 16  # clips a step over all processes, as the seed's DataParallel
     epochs: int = 100
     lr: float = 1e-4
@@ -80,7 +81,7 @@ class TrainConfig:
     def clip_spec(self, stored: ClipSpec) -> ClipSpec:
         """The run's clip spec: the data set's storage, with this run's sampling."""
         return stored.with_sampling(self.clip_len, self.clip_stride, self.crop_size, self.view, self.train_views,
-                                    self.hflip, self.normalisation)
+                                    self.hflip, self.normalisation, self.temporal_residual)
 
 
 # Settings for a small network on a CPU, applied by --preset (and by the data sets whose registry entry
@@ -164,8 +165,9 @@ def check_network(config: TrainConfig) -> None:
     try:
         with torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # zero-channel layers warn before they fail
-            model = build_model(config.model_type, 2, width=config.width, blocks=config.blocks)
-            model(torch.empty(1, 3, config.clip_len, config.crop_size, config.crop_size))
+            channels = config.clip_spec(ClipSpec()).network_channels
+            model = build_model(config.model_type, 2, width=config.width, blocks=config.blocks, in_channels=channels)
+            model(torch.empty(1, channels, config.clip_len, config.crop_size, config.crop_size))
     except SttsError as error:
         raise SttsError(f"--width {config.width}: {error}") from None
     except Exception as error:  # noqa: BLE001 - any failure to build or run means these sizes do not fit

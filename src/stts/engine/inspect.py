@@ -104,7 +104,8 @@ def overfit_one_batch(config: TrainConfig, dataset, spec: ClipSpec, steps: int =
     clips, labels = zip(*(dataset[i] for i in indices), strict=True)
     x = spec.model_input(torch.stack(clips), device)
     y = torch.tensor(labels)
-    model = build_model(config.model_type, len(dataset.classes), width=config.width, blocks=config.blocks)
+    model = build_model(config.model_type, len(dataset.classes), width=config.width, blocks=config.blocks,
+                        in_channels=spec.network_channels)
     model.to(memory_format=torch.channels_last_3d).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     context = autocast(resolve_precision(config.precision, device), device)

@@ -169,12 +169,15 @@ def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset
         check_same_data(state, classes, dataset, folder)
     config.classes, config.num_classes = classes, len(classes)
 
-    torch.manual_seed(config.seed)  # the same initial weights on every rank
-    model = build_model(config.model_type, config.num_classes, width=config.width, blocks=config.blocks)
-    if config.pretrained and state is None:
+    pretrained = ckpt.load_checkpoint(config.pretrained) if config.pretrained and state is None else None
+    if pretrained is not None:
         # the weights were trained on inputs in the pretrained checkpoint's channel order and normalisation
-        pretrained = load_pretrained(model, config)
-        spec = spec.with_input_of(pretrained)
+        spec = spec.with_input_of(ckpt.checkpoint_spec(pretrained, config.pretrained))
+    torch.manual_seed(config.seed)  # the same initial weights on every rank
+    model = build_model(config.model_type, config.num_classes, width=config.width, blocks=config.blocks,
+                        in_channels=spec.network_channels)
+    if pretrained is not None:
+        load_pretrained(model, config, pretrained)
     model.to(device, memory_format=torch.channels_last_3d)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = make_scheduler(optimizer, config)
@@ -383,15 +386,13 @@ def step_scheduler(scheduler, val_loss: float) -> None:
         scheduler.step()
 
 
-def load_pretrained(model: nn.Module, config: TrainConfig) -> ClipSpec:
-    """Warm start: every weight but the classifier, from a checkpoint of the same network; returns its clip spec."""
-    state = ckpt.load_checkpoint(config.pretrained)
+def load_pretrained(model: nn.Module, config: TrainConfig, state: dict[str, Any]) -> None:
+    """Warm start: every weight but the classifier, from a checkpoint of the same network."""
     other = state["config"]
     if other.get("model_type") != config.model_type:
         raise SttsError(f"--pretrained {config.pretrained}: it is a {other.get('model_type')} checkpoint, "
                         f"this run trains {config.model_type}; pass --model-type {other.get('model_type')}")
     ckpt.load_weights(model, state["model"], config.pretrained, skip_classifier=True)
-    return ckpt.checkpoint_spec(state, config.pretrained)
 
 
 def make_loader(dataset: Dataset, batch_size: int, config: TrainConfig, context: Context, sampler) -> DataLoader:

@@ -7,6 +7,7 @@ another); these functions show it before hours of training do.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections import Counter
 
@@ -89,7 +90,9 @@ def clip_grid(dataset, count: int = 8, frames: int = 8, title: str = "") -> Figu
         axes[row, 0].set_ylabel(text, rotation=0, ha="right", va="center", fontsize=8)
     for column, t in enumerate(np.linspace(0, 1, frames)):
         axes[-1, column].set_xlabel(f"{t:.0%}", fontsize=7)
-    figure.suptitle(title or f"{len(picks)} clips as the network sees them (frames across each clip)", fontsize=9)
+    title = title or f"{len(picks)} clips as the network sees them (frames across each clip)"
+    width = max(40, int(figure.get_figwidth() * 14))  # characters of a 9-point line across the figure
+    figure.suptitle("\n".join(textwrap.fill(line, width) for line in title.splitlines()), fontsize=9)
     return figure
 
 

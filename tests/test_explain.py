@@ -125,3 +125,59 @@ def test_explain_video_is_an_h264_of_every_frame(tmp_path):
     with pytest.raises(SttsError, match="differ in number"):
         write_explain_video(iter(frames), iter(heats[:4]), 25.0, tmp_path / "short.explain.mp4")
     assert not (tmp_path / "short.explain.mp4").exists()
+
+
+# --- on a trained network: the heat lies on the moving shape ---------------------------------------------------------
+
+MOVES = ["MoveLeft", "MoveRight", "MoveUp", "MoveDown"]
+TRAINED_SPEC = ClipSpec(clip_len=8, crop_size=64, height=64, normalisation="clip")
+
+
+def synthetic_clips(count: int, seed: int) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+    """uint8 clips (N, 3, 8, 64, 64) of synthetic-motion's four moves, the shape's masks (N, 8, 64, 64), labels."""
+    from stts.data.synthetic import render_video_and_masks
+
+    videos, masks = zip(*(render_video_and_masks(MOVES[i % 4], 8, 64, 64, np.random.default_rng([seed, i]))
+                          for i in range(count)), strict=True)
+    clips = torch.from_numpy(np.stack(videos)).permute(0, 4, 1, 2, 3).contiguous()
+    return clips, np.stack(masks), torch.arange(count) % 4
+
+
+@pytest.mark.slow
+def test_grad_cam_of_a_trained_stts_a_lies_on_the_moving_shape():
+    """Measure: over 32 held-out clips, the mean heat inside the region the shape sweeps during its clip
+    (the union of its 8 masks, a third of the frame on average) over the mean heat outside it, pooled.
+
+    Measured for this seed (STTS-A width 8 at 100 steps, held-out accuracy 100 %): 1.43 for the
+    predicted class; 0.63 for a wrong class (the next move) and 0.68 for the right heat rolled by
+    half a frame. Asserted: at least 1.2 for the predicted class, below 1 for those two.
+    """
+    torch.manual_seed(0)
+    train, _, labels = synthetic_clips(256, seed=0)
+    model = build_model("stts-a", 4, width=8, blocks=(1, 1, 1, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(100):
+        batch = torch.randint(0, len(train), (8,), generator=generator)
+        loss = torch.nn.functional.cross_entropy(model(TRAINED_SPEC.normalise(train[batch])), labels[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    loaded = LoadedModel(Path("trained.pt"), model.eval(), TRAINED_SPEC, MOVES, "fp32", torch.device("cpu"))
+    clips, masks, truth = synthetic_clips(32, seed=1)
+    swept = masks.any(1, keepdims=True).repeat(8, 1)  # (N, T, H, W): a (1, 4, 4) map cannot follow the shape in time
+
+    def inside_over_outside(heat: np.ndarray) -> float:
+        return float(np.mean([h[m].mean() for h, m in zip(heat, swept, strict=True)])
+                     / np.mean([h[~m].mean() for h, m in zip(heat, swept, strict=True)]))
+
+    explanation = explain_clips(loaded, clips)
+    assert (explanation.targets == truth.numpy()).mean() >= 0.9
+    predicted = inside_over_outside(explanation.heat)
+    wrong = inside_over_outside(explain_clips(loaded, clips, ((truth + 1) % 4).tolist()).heat)
+    shifted = inside_over_outside(np.roll(explanation.heat, 32, axis=(2, 3)))
+    print(f"heat inside / outside the swept shape: predicted {predicted:.2f}, wrong class {wrong:.2f}, "
+          f"shifted {shifted:.2f}")
+    assert predicted >= 1.2
+    assert wrong < 1 and shifted < 1
+    assert explanation.gate is not None and np.isfinite(explanation.gate).all()

@@ -80,6 +80,27 @@ def test_the_seeds_view_is_an_unscaled_crop():
         ClipSpec().check_frame_size(64, 85, "data/x")
 
 
+@pytest.mark.parametrize("spec, height, width", [
+    (ClipSpec(height=64, crop_size=32, view=1.0), 240, 320),  # landscape, the whole short side resized
+    (ClipSpec(height=64, crop_size=16, view=0.5), 300, 200),  # portrait, half the short side
+    (ClipSpec(height=48, crop_size=32), 96, 128),  # the seed's unscaled crop
+    (ClipSpec(height=24, crop_size=32), 48, 64),  # a stored frame smaller than the crop is grown first
+])
+def test_the_centre_box_is_where_the_view_lies_in_the_decoded_frame(spec, height, width):
+    from stts.data.video import resize_to_stored
+
+    top, left, box_h, box_w = spec.centre_box(height, width)
+    assert 0 <= top and 0 <= left and top + box_h <= height + 1e-6 and left + box_w <= width + 1e-6
+    frame = np.zeros((1, height, width, 3), np.uint8)
+    # bright inside the box, one pixel in from its edges (resampling blurs them); dark outside
+    frame[:, round(top) + 2:round(top + box_h) - 2, round(left) + 2:round(left + box_w) - 2] = 255
+    view = spec.centre_view(resize_to_stored(frame, spec))[0]
+    inner = view[2:-2, 2:-2]
+    assert inner.min() > 200, inner.min()
+    outer = spec.centre_view(resize_to_stored(255 - frame, spec))[0][2:-2, 2:-2]
+    assert outer.max() < 55, outer.max()  # nothing from outside the box reaches the view's inside
+
+
 def test_model_input_scales_normalises_and_orders_channels():
     clips = torch.zeros(1, 3, 2, 2, 2, dtype=torch.uint8)
     clips[:, 0] = 255  # red

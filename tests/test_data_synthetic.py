@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from stts.data import ClipDataset, prepare_synthetic_motion, read_spec, read_video
-from stts.data.synthetic import MOTIONS, motion_path
+from stts.data.synthetic import MOTIONS, motion_path, render_video, render_video_and_masks
 
 
 def test_generates_and_prepares_like_ucf101(tmp_path):
@@ -36,6 +36,19 @@ def test_class_shows_only_in_motion():
     assert np.all(np.diff(r) < 0)
     _, _, _, a = motion_path("RotateClockwise", 30, 100, 80, rng(0))
     assert np.all(np.diff(a) < 0)
+
+
+def test_the_shapes_masks_come_with_the_same_frames():
+    video = render_video("MoveRight", 8, 64, 48, np.random.default_rng(3))
+    same, masks = render_video_and_masks("MoveRight", 8, 64, 48, np.random.default_rng(3))
+    np.testing.assert_array_equal(video, same)
+    assert masks.shape == (8, 48, 64) and masks.dtype == bool
+    assert 0.02 < masks.mean() < 0.3
+    # the shape is the brighter: inside its mask the frames are brighter than around it
+    luma = video.mean(-1)
+    assert all(luma[t][masks[t]].mean() > luma[t][~masks[t]].mean() + 50 for t in range(8))
+    centres = [np.nonzero(m)[1].mean() for m in masks]
+    assert np.all(np.diff(centres) > 0)  # and the mask moves right
 
 
 def assert_flips_swap_mirrored_motions(dataset):

@@ -283,6 +283,19 @@ class ClipSpec:
         top, left = (frames.shape[1] - side) // 2, (frames.shape[2] - side) // 2
         return self.to_crop(frames[:, top:top + side, left:left + side])
 
+    def centre_box(self, height: int, width: int) -> tuple[float, float, float, float]:
+        """(top, left, height, width) in pixels of a decoded ``height`` x ``width`` frame of the region
+        :meth:`centre_view` shows the network once the frame is stored: where its input lies in the video."""
+        stored_h, stored_w = self.stored_shape(height, width)
+        side = self.view_side(stored_h, stored_w)
+        grown_h, grown_w = stored_h, stored_w
+        if min(stored_h, stored_w) < side:  # as _grow: a stored frame smaller than the crop is upscaled first
+            scale = side / min(stored_h, stored_w)
+            grown_h, grown_w = max(side, round(stored_h * scale)), max(side, round(stored_w * scale))
+        top, left = (grown_h - side) // 2, (grown_w - side) // 2
+        to_h, to_w = height / grown_h, width / grown_w
+        return top * to_h, left * to_w, side * to_h, side * to_w
+
     def to_crop(self, region: np.ndarray) -> np.ndarray:
         """(T, s, s, 3) uint8 square regions -> (T, crop, crop, 3): resized when the view is scaled."""
         size = self.crop_size

@@ -62,6 +62,12 @@ def motion_path(motion: str, frames: int, width: int, height: int, rng: np.rando
 
 def render_video(motion: str, frames: int, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """uint8 (T, H, W, 3) frames of one video of class ``motion``."""
+    return render_video_and_masks(motion, frames, width, height, rng)[0]
+
+
+def render_video_and_masks(motion: str, frames: int, width: int, height: int,
+                           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`render_video`'s frames (the same for the same ``rng``) and bool (T, H, W) masks of where the shape is."""
     yy, xx = np.mgrid[0:height, 0:width]
     # any hue for both, but the shape is always the brighter: a network from scratch then finds
     # motion in a few epochs; with random contrast polarity it needs many times longer
@@ -74,15 +80,18 @@ def render_video(motion: str, frames: int, width: int, height: int, rng: np.rand
     corners = np.linspace(0, 2 * math.pi, sides, endpoint=False)
     stretch = np.where(np.arange(sides) == 0, CORNER_STRETCH, 1.0)
     video = np.empty((frames, height, width, 3), np.uint8)
+    masks = np.empty((frames, height, width), bool)
     still = np.clip(background, 0, 255).astype(np.uint8)
     for i in range(frames):
-        image = Image.fromarray(still)
+        image, mask = Image.fromarray(still), Image.new("1", (width, height))
         points = [(x[i] + r * math.cos(a), y[i] - r * math.sin(a))
                   for a, r in zip(corners + angle[i], radius[i] * stretch, strict=True)]
         ImageDraw.Draw(image).polygon(points, fill=colour)
+        ImageDraw.Draw(mask).polygon(points, fill=1)
+        masks[i] = np.asarray(mask)
         noisy = np.asarray(image, np.int16) + rng.integers(-5, 6, (height, width, 1), dtype=np.int16)
         video[i] = np.clip(noisy, 0, 255)
-    return video
+    return video, masks
 
 
 def write_avi(path: Path, video: np.ndarray, fps: int = 25, bit_rate: int = 300_000) -> None:

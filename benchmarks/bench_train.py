@@ -3,7 +3,9 @@
 The default path is what ``stts train`` does: autocast to the resolved precision (bf16 where the
 CPU has AVX-512 BF16/AMX), channels-last-3d weights and inputs. Also reports the achieved GFLOP/s
 (3x the forward FLOPs per clip for forward + backward) as a share of this machine's measured
-fp32 and bf16 matmul GFLOP/s. Prints a markdown table. Timings on a shared machine are noisy.
+fp32 and bf16 matmul GFLOP/s, and what the CPU bf16 guard costs: the default path again with
+``stts.models.layers.Conv3d`` running every layer in bf16 (the guard off; its gradients are
+wrong, only its speed is measured). Prints a markdown table. Timings on a shared machine are noisy.
 
     python benchmarks/bench_train.py [--clip 16x112x112] [--batch 8] [--width 64] [--steps 3]
 """
@@ -13,11 +15,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
 
 from stts.models import build_model, list_models
+from stts.models.layers import Conv3d
 from stts.models.summary import forward_flops
 from stts.runtime import autocast, resolve_precision
 
@@ -76,18 +80,22 @@ def main() -> None:
           f"bf16 {bf16_peak:.0f} GFLOP/s; default path: {precision} autocast + channels-last-3d")
     print(f"clip {args.clip}, batch {args.batch}, width {args.width}, best of {args.steps} train steps\n")
     print("| network | seed's way (fp32 eager) clips/s | default path clips/s | speed-up | "
-          "GFLOP/s seed / % fp32 peak | GFLOP/s default / % of its peak |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "GFLOP/s seed / % fp32 peak | GFLOP/s default / % of its peak | default, bf16 guard off clips/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     peak = bf16_peak if precision == "bf16" else fp32_peak
     for name in args.models.split(","):
         with torch.device("meta"):
             flops = 3 * forward_flops(build_model(name, 101, width=args.width), clip)  # forward + backward
         seed = clips_per_second(name, clip, args.batch, args.width, args.steps, fast=False)
         fast = clips_per_second(name, clip, args.batch, args.width, args.steps, fast=True)
+        unguarded = "- (no bf16 here)"
+        if precision == "bf16":
+            with mock.patch.object(Conv3d, "forward", torch.nn.Conv3d.forward):
+                unguarded = f"{clips_per_second(name, clip, args.batch, args.width, args.steps, fast=True):.2f}"
         seed_gflops, fast_gflops = seed * flops / 1e9, fast * flops / 1e9
         print(f"| {name} | {seed:.2f} | {fast:.2f} | {fast / seed:.2f}x | {seed_gflops:.0f} / "
-              f"{100 * seed_gflops / fp32_peak:.0f} % | {fast_gflops:.0f} / {100 * fast_gflops / peak:.0f} % |",
-              flush=True)
+              f"{100 * seed_gflops / fp32_peak:.0f} % | {fast_gflops:.0f} / {100 * fast_gflops / peak:.0f} % "
+              f"| {unguarded} |", flush=True)
 
 
 if __name__ == "__main__":

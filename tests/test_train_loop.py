@@ -180,3 +180,24 @@ def test_a_width_the_network_cannot_take_is_refused_before_anything_is_written(t
     with pytest.raises(SttsError, match=f"--width {width}"):
         resolve_config({**BASE, "width": width, "out": str(tmp_path / "run")})
     assert not (tmp_path / "run").exists()
+
+
+def test_the_small_preset_applies_to_any_data_and_the_options_given_win(tmp_path):
+    config = resolve_config({"data_type": str(tmp_path / "my_videos"), "preset": "small", "width": 24,
+                             "out": str(tmp_path / "run")})
+    assert (config.width, config.preset) == (24, "small")  # given
+    assert (config.clip_len, config.clip_stride, config.crop_size, config.batch_size) == (16, 2, 48, 8)  # the preset
+    assert config.normalisation == "clip" and config.temporal_residual and config.precision == "fp32"
+    assert resolve_config({"data_type": "motion-camera", "out": str(tmp_path / "r2")}).preset == "small"
+    seed = resolve_config({"data_type": str(tmp_path / "my_videos"), "out": str(tmp_path / "r3")})
+    assert (seed.preset, seed.width, seed.clip_len, seed.normalisation) == (None, 64, 32, "fixed")
+
+
+def test_a_temporal_residual_run_saves_its_input_and_is_rebuilt_from_the_checkpoint(tmp_path):
+    result = train(tmp_path, "run", epochs=1, normalisation="clip", temporal_residual=True)
+    state = ckpt.load_checkpoint(result["run"] / "best.pt")
+    spec = ckpt.checkpoint_spec(state)
+    assert spec.temporal_residual and spec.network_channels == 6
+    model = ckpt.model_from_checkpoint(state).eval()
+    clips = torch.randint(0, 256, (2, *spec.input_shape()), dtype=torch.uint8)
+    assert model(spec.model_input(clips)).shape == (2, 4)

@@ -91,11 +91,13 @@ class TrainConfig:
 # several points from one epoch to the next (measured in the closing note of issue 6).
 # fp32: at width 16 oneDNN's bf16 kernels were slower than fp32 on our AVX-512 CPU (bf16 pays
 # off from full width, see benchmarks/bench_models.py); batch 8 and lr 2e-3: more updates per
-# second of CPU, which is what ends the from-scratch plateau sooner.
+# second of CPU, which is what ends the from-scratch plateau sooner. normalisation clip and the
+# temporal residual: without them a fresh network sat at chance on motion-polarity (scenes of
+# random colours) and motion-clutter (static texture and noise); measured in issue 10's note.
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {"width": 16, "clip_len": 16, "clip_stride": 2, "crop_size": 48, "view": 1.0, "train_views": (0.8, 1.0),
-              "normalisation": "clip", "batch_size": 8, "lr": 2e-3, "lr_schedule": "cosine", "epochs": 20,
-              "precision": "fp32"},
+              "normalisation": "clip", "temporal_residual": True, "batch_size": 8, "lr": 2e-3, "lr_schedule": "cosine",
+              "epochs": 20, "precision": "fp32"},
 }
 
 LR_SCHEDULES = ("plateau", "cosine")

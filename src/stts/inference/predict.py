@@ -29,7 +29,9 @@ class VideoPrediction:
     probabilities: np.ndarray  # (classes,) the mean over windows
     window_probs: np.ndarray  # (windows, classes)
     window_frames: list[tuple[int, int]]  # each window's first and last decoded frame
-    frame_probs: np.ndarray  # (frames, classes), each frame's mean over the windows covering it
+    # (frames, classes), each frame's mean over the windows covering it; None from streaming, which labels
+    # frames as it goes and keeps nothing that grows with the video's length
+    frame_probs: np.ndarray | None
     step: int
     stride: int
 

@@ -19,9 +19,8 @@ from stts.cli import main
 from stts.clip import ClipSpec
 from stts.data import ClipDataset, prepare_dataset, read_spec
 from stts.data.video import read_kept_frames, resize_to_stored
-from stts.inference.pipeline import infer_source, infer_whole_video
-from stts.inference.sources import Source, collect_sources, output_names
 from stts.inference.predict import Predictor
+from stts.inference.sources import Source, collect_sources, output_names
 from stts.inference.windows import frame_probabilities, frame_slots, window_frame_range
 from stts.models import build_model
 

@@ -90,7 +90,8 @@ def run(args) -> int:
                     show_problem = f"could not open a window ({type(error).__name__}: {str(error).strip()[:120]})"
             try:
                 result = infer_source(source, name, predictor, args.out, args.stride, args.topk, stop=stop,
-                                      show=window.show if window else None)
+                                      show=window.show if window else None,
+                                      notify=lambda line: print(line, file=sys.stderr, flush=True))
             except SttsError as error:
                 print(f"stts infer: error: {error}", file=sys.stderr)
                 failed += 1

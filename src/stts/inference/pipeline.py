@@ -21,7 +21,7 @@ from ..errors import SttsError
 from .annotate import annotate_frames, draw_label, label_font, mp4_writer, write_mp4
 from .predict import Predictor, VideoPrediction
 from .report import video_record, write_csv, write_json
-from .sources import (LiveReader, Source, announced_frames, decoded_frames, frame_rate_of, open_source)
+from .sources import LiveReader, Source, announced_frames, decoded_frames, frame_rate_of, open_source
 from .stream import BatchHook, LiveRunner, StreamState, WindowRunner, frame_label
 
 # full-size frames awaiting labels past this many bytes: the windows ready go through the network without
@@ -94,11 +94,13 @@ class _Annotator:
 
 def infer_source(source: Source, name: str, predictor: Predictor, out: Path, stride: int | None = None, k: int = 5,
                  progress: bool = True, stop: threading.Event | None = None,
-                 show: Callable[[np.ndarray], bool] | None = None, on_batch: BatchHook | None = None) -> VideoResult:
+                 show: Callable[[np.ndarray], bool] | None = None, on_batch: BatchHook | None = None,
+                 notify: Callable[[str], None] | None = None) -> VideoResult:
     """Stream one source through the network; write ``<name>.json``, ``<name>.csv`` and ``<name>.annotated.mp4``.
 
     ``stop`` set (Ctrl-C) ends the stream as if the source had ended. ``show`` gets every annotated
     frame (False: no more). ``on_batch`` gets every batch of window clips (see :data:`stream.BatchHook`).
+    ``notify`` gets lines for people while a live source runs.
     """
     begin = time.perf_counter()
     spec, out = predictor.spec, Path(out)
@@ -115,7 +117,7 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
         else:
             items = ((frame, time.perf_counter()) for frame in frames)
         runner = (LiveRunner if source.live else WindowRunner)(predictor, on_batch)
-        interrupted = False
+        interrupted = told = False
         try:
             with mp4_writer(out / f"{name}.annotated.mp4", fps) as writer:
                 annotate = _Annotator(writer, predictor.classes, show)
@@ -130,12 +132,17 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
                         waiting = []
                     state.resolve(*runner.collect())
                     annotate(state.labelled())
+                    if source.live and notify is not None and state.latencies and not told:
+                        told = True
+                        notify(f"{source.label}: live; the first label came {state.latencies[0]:.2f} s after its "
+                               "frame; Ctrl-C ends it with its files written")
                     if stop is not None and stop.is_set():
                         interrupted = True
                         break
                 bar.close()
                 if state.decoded == 0:
-                    raise SttsError(f"{source.label}: no decodable video frames")
+                    raise SttsError(f"{source.label}: " + ("interrupted before its first frame" if interrupted
+                                                           else "no decodable video frames"))
                 waiting += state.finish(time.perf_counter())
                 if waiting:
                     runner.submit(waiting)

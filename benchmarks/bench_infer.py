@@ -2,7 +2,7 @@
 and frames per second against the seed's way (one fp32 forward pass per frame).
 
     .venv/bin/python benchmarks/bench_infer.py [--minutes 30] [--hd-minutes 2] [--models 64,16]
-        [--whole-max-minutes 4] [--width 64] [--seconds 10] [--seed-passes 4] [--no-seed]
+        [--memory-batch-sizes 8,2] [--whole-max-minutes 4] [--width 64] [--seconds 10] [--seed-passes 4] [--no-seed]
 
 Memory table: a ``--minutes`` 320x240 25 fps MPEG-4 AVI and a ``--hd-minutes`` 1920x1080 25 fps
 one (moving rectangles), each inferred in a fresh process per row (peak RSS from ``wait4``) with
@@ -107,19 +107,20 @@ def memory_table(args, root: Path) -> list[str]:
         videos.append(("320x240", args.minutes, write_test_video(root / "long.avi", args.minutes * 60)))
     if args.hd_minutes > 0:
         videos.append(("1920x1080", args.hd_minutes, write_test_video(root / "hd.avi", args.hd_minutes * 60, 1920, 1080)))
-    lines = ["| video | STTS-A width | path | frames | wall s | real-time factor | peak RSS MB | annotated frames |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |"]
+    lines = ["| video | STTS-A width | batch | path | frames | wall s | real-time factor | peak RSS MB | annotated frames |",
+             "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |"]
     for width in args.models:
         checkpoint = write_checkpoint(root / f"width{width}.pt", width)
         for size, minutes, video in videos:
             paths = ["stream"]
             if size == "320x240" and minutes <= args.whole_max_minutes:
                 paths.append("whole")
-            for path_kind in paths:
-                row = measure(path_kind, video, checkpoint, root / "out", args.batch_size)
+            for path_kind, batch_size in [(p, b) for p in paths for b in args.memory_batch_sizes]:
+                row = measure(path_kind, video, checkpoint, root / "out", batch_size)
                 name = "streaming" if path_kind == "stream" else "whole video (before)"
                 check = "= input" if row["annotated"] == row["frames"] else f"{row['annotated']} != {row['frames']}"
-                lines.append(f"| {minutes:g} min {size} | {width} | {name} ({row['precision']}) | {row['frames']} | "
+                lines.append(f"| {minutes:g} min {size} | {width} | {batch_size} | {name} ({row['precision']}) | "
+                             f"{row['frames']} | "
                              f"{row['wall']:.1f} | {row['duration'] / row['wall']:.2f}x | {row['peak_mb']:.0f} | "
                              f"{check} |")
                 print(lines[-1], file=sys.stderr, flush=True)
@@ -157,6 +158,8 @@ def main() -> None:
     parser.add_argument("--hd-minutes", type=float, default=2.0, help="1920x1080 video length (default 2; 0 skips)")
     parser.add_argument("--models", type=lambda text: [int(w) for w in text.split(",")], default=[64, 16],
                         help="STTS-A widths for the memory table (default 64,16)")
+    parser.add_argument("--memory-batch-sizes", type=lambda text: [int(b) for b in text.split(",")], default=[8],
+                        help="windows per forward pass in the memory table, each a row (default 8; e.g. 8,2)")
     parser.add_argument("--whole-max-minutes", type=float, default=4.0,
                         help="run the whole-video path on 320x240 videos up to this long (default 4: ~3 GB)")
     parser.add_argument("--width", type=int, default=64, help="network width of the speed table (64: the seed's)")
@@ -172,8 +175,8 @@ def main() -> None:
         memory = memory_table(args, root)
         if not args.no_seed:
             speed = speed_table(args, root)
-    print(f"stts infer, STTS-A, 32x112x112 clips, windows every 8 kept frames (every 4th frame kept), batch "
-          f"{args.batch_size}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+    print(f"stts infer, STTS-A, 32x112x112 clips, windows every 8 kept frames (every 4th frame kept); "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}")
     print()
     print("\n".join(memory))

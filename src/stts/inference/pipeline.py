@@ -60,12 +60,18 @@ def latency_summary(latencies: list[float]) -> dict[str, float]:
 @contextlib.contextmanager
 def stop_on_interrupt() -> Iterator[threading.Event]:
     """An event set by Ctrl-C (SIGINT) instead of KeyboardInterrupt, so a stream ends between frames with its
-    files closed and valid. Outside the main thread (where no handler can be set) the event is never set."""
+    files closed and valid; a second Ctrl-C interrupts at once. Outside the main thread (where no handler can
+    be set) the event is never set."""
     stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    def interrupt(*_) -> None:
+        if stop.is_set():  # a second Ctrl-C: stop now, whatever is left unwritten
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, interrupt)
     try:
         yield stop
     finally:

@@ -95,10 +95,13 @@ def test_streaming_writes_what_the_whole_video_path_writes(files, predictor, tmp
     assert streamed.prediction.window_frames == whole.prediction.window_frames
 
 
-def test_a_memory_budget_runs_partial_batches_with_the_same_windows(files, predictor, tmp_path, monkeypatch):
+def test_a_memory_budget_runs_partial_batches_with_the_same_windows(files, predictor, http_server, tmp_path,
+                                                                   monkeypatch):
     monkeypatch.setattr(pipeline, "PENDING_BUDGET", 0)  # every window runs as soon as it is ready
     batches = []
-    streamed = infer_source(Source("file", str(files["long"])), "v", predictor, tmp_path, None, 3, progress=False,
+    # a stream's frames are held for their labels (a file's are decoded again instead)
+    source = Source("url", f"{http_server}/long.mp4")
+    streamed = infer_source(source, "v", predictor, tmp_path, None, 3, progress=False,
                             on_batch=lambda clips, starts, probs: batches.append((clips.shape, starts, probs.shape)))
     whole = predictor.predict_kept(*_kept(files["long"], predictor))
     assert all(len(starts) == 1 for _, starts, _ in batches)  # not held back for a batch of 3

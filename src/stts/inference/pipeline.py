@@ -24,8 +24,8 @@ from .report import video_record, write_csv, write_json
 from .sources import LiveReader, Source, announced_frames, decoded_frames, frame_rate_of, open_source
 from .stream import BatchHook, LiveRunner, StreamState, WindowRunner, frame_label
 
-# full-size frames awaiting labels past this many bytes: the windows ready go through the network without
-# waiting for a full batch (at 1080p one window span of frames alone is ~400 MB)
+# frames held for their labels (streams, not files) past this many bytes: the windows ready go through the
+# network without waiting for a full batch (at 1080p one window span of frames alone is ~400 MB)
 PENDING_BUDGET = 256 * 2**20
 
 
@@ -80,14 +80,19 @@ def stop_on_interrupt() -> Iterator[threading.Event]:
 
 class _Annotator:
     """Draws each labelled frame at full size and writes it (and shows it); a frame whose windows were all
-    skipped keeps the label before it."""
+    skipped keeps the label before it. Frames not held come from ``replay``, a second decoding of the source."""
 
-    def __init__(self, writer, classes: list[str], show: Callable[[np.ndarray], bool] | None):
-        self.writer, self.classes, self.show = writer, classes, show
+    def __init__(self, writer, classes: list[str], show: Callable[[np.ndarray], bool] | None,
+                 replay: Iterator | None, label: str):
+        self.writer, self.classes, self.show, self.replay, self.source = writer, classes, show, replay, label
         self.converter, self.font, self.label = FrameConverter(), None, None
 
     def __call__(self, labelled) -> None:
         for frame, _, probs in labelled:
+            if frame is None:
+                frame = next(self.replay, None)
+                if frame is None:
+                    raise SttsError(f"{self.source}: decoded to fewer frames the second time; the file changed?")
             image = self.converter(frame)
             self.font = self.font or label_font(image.shape[0])
             self.label = frame_label(self.classes, probs) or self.label
@@ -111,6 +116,9 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
     begin = time.perf_counter()
     spec, out = predictor.spec, Path(out)
     container = open_source(source)
+    # a file is decoded twice, the second time behind the first to draw the labelled frames, so that no
+    # full-size frame waits in memory; a stream's frames wait for their labels (one window span of them)
+    replay_container = open_source(source) if source.kind == "file" else None
     reader = None
     try:
         fps = frame_rate_of(container)
@@ -126,12 +134,13 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
         interrupted = told = False
         try:
             with mp4_writer(out / f"{name}.annotated.mp4", fps) as writer:
-                annotate = _Annotator(writer, predictor.classes, show)
+                replay = decoded_frames(replay_container, source.label) if replay_container else None
+                annotate = _Annotator(writer, predictor.classes, show, replay, source.label)
                 waiting = []
                 bar = tqdm(total=announced, desc=name, unit="frame", leave=False, disable=not progress or None)
                 for frame, captured in items:
                     bar.update()
-                    waiting += state.add(frame, captured)
+                    waiting += state.add(frame, captured, hold=replay is None)
                     if waiting and (source.live or len(waiting) >= predictor.batch_size
                                     or state.pending_bytes > PENDING_BUDGET):
                         runner.submit(waiting)
@@ -160,6 +169,8 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
         if reader is not None:
             reader.close()
         container.close()
+        if replay_container is not None:
+            replay_container.close()
 
     prediction = state.prediction(predictor.classes)
     record = video_record(source.label, prediction, min(k, len(predictor.classes)), fps, state.decoded)

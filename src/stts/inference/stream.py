@@ -1,8 +1,9 @@
 """Streaming inference: decoded frames -> kept frames -> sliding windows -> probabilities -> labelled frames.
 
 Memory does not grow with a video's length: the kept frames the open windows need (a ring of one
-window span, at crop size) and the full-size frames waiting for their labels (one window span, plus
-the windows waiting to fill a batch) are all that is held. A frame's label is final when every
+window span, at crop size) and the frames waiting for their labels (one window span, plus the
+windows waiting to fill a batch) are all that is held; a file's frames are not held at all but
+decoded a second time when their labels are final (a window span of 1080p frames is 400 MB). A frame's label is final when every
 window covering it is done; it is the mean over those windows, as :func:`windows.frame_probabilities`
 computes it for a whole video, in the same order, so that both give the same numbers.
 
@@ -168,12 +169,14 @@ class StreamState:
     def span(self) -> int:
         return self.spec.span
 
-    def add(self, frame, captured: float) -> list[Window]:
-        """A decoded frame; the windows it completes."""
+    def add(self, frame, captured: float, hold: bool = True) -> list[Window]:
+        """A decoded frame; the windows it completes. ``hold`` False: the frame is not kept for drawing (the
+        caller decodes it again when its label is final), only its place in the queue."""
         index = self.decoded
         self.decoded += 1
-        self.pending.append((index, frame, captured))
-        self.pending_bytes += sum(plane.buffer_size for plane in frame.planes)
+        self.pending.append((index, frame if hold else None, captured))
+        if hold:
+            self.pending_bytes += sum(plane.buffer_size for plane in frame.planes)
         if index % self.step:
             return []
         self.ring[self.kept] = self.spec.centre_view(self.converter(frame)[None])[0]
@@ -219,8 +222,8 @@ class StreamState:
                 self.resolved_upto += 1
 
     def labelled(self) -> Iterator[tuple[object, float, np.ndarray | None]]:
-        """Frames whose label is final, in order: (PyAV frame, captured, float32 probabilities or None when
-        every window covering it was skipped)."""
+        """Frames whose label is final, in order: (PyAV frame or None when not held, captured, float32
+        probabilities or None when every window covering it was skipped)."""
         while self.pending:
             index, frame, captured = self.pending[0]
             slot = min(index // self.step, self.kept - 1)
@@ -228,7 +231,8 @@ class StreamState:
             if not self.ended and not (self.kept > slot + self.span and self.resolved_upto > slot // self.stride):
                 return
             self.pending.popleft()
-            self.pending_bytes -= sum(plane.buffer_size for plane in frame.planes)
+            if frame is not None:
+                self.pending_bytes -= sum(plane.buffer_size for plane in frame.planes)
             count = self.counts.get(slot, 0)
             probs = (self.sums[slot] / count).astype(np.float32) if count else None
             for old in [s for s in self.sums if s < slot]:

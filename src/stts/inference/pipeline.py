@@ -116,11 +116,13 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
     begin = time.perf_counter()
     spec, out = predictor.spec, Path(out)
     container = open_source(source)
-    # a file is decoded twice, the second time behind the first to draw the labelled frames, so that no
-    # full-size frame waits in memory; a stream's frames wait for their labels (one window span of them)
-    replay_container = open_source(source) if source.kind == "file" else None
-    reader = None
+    reader = replay_container = None
     try:
+        # a file is decoded twice, the second time behind the first to draw the labelled frames, so that no
+        # full-size frame waits in memory; a stream's frames (and a live file's, some of which may be dropped)
+        # wait for their labels: one window span of them
+        if source.kind == "file" and not source.live:
+            replay_container = open_source(source)
         fps = frame_rate_of(container)
         announced = announced_frames(container, source)
         state = StreamState(spec, spec.keep_step(announced), stride or predictor.default_stride())

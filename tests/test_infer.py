@@ -19,8 +19,8 @@ from stts.cli import main
 from stts.clip import ClipSpec
 from stts.data import ClipDataset, prepare_dataset, read_spec
 from stts.data.video import read_kept_frames, resize_to_stored
-from stts.inference.pipeline import collect_videos, output_names
 from stts.inference.predict import Predictor
+from stts.inference.sources import Source, collect_sources, output_names
 from stts.inference.windows import frame_probabilities, frame_slots, window_frame_range
 from stts.models import build_model
 
@@ -106,7 +106,8 @@ def test_output_names_stay_unique(tmp_path):
 
 
 def test_a_folder_stands_for_its_videos(files):
-    assert collect_videos([files["avi"].parent, files["good"]]) == [files["avi"], files["good"]]
+    sources = collect_sources([files["avi"].parent, files["good"]])
+    assert sources == [Source("file", str(files["avi"])), Source("file", str(files["good"]))]
 
 
 # --- prediction --------------------------------------------------------------------------------------------------

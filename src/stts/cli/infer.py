@@ -1,4 +1,4 @@
-"""``stts infer``: class predictions on videos with a trained checkpoint, per window and per video."""
+"""``stts infer``: class predictions on videos, streams and cameras with a trained checkpoint, per window and per video."""
 
 from __future__ import annotations
 
@@ -8,23 +8,32 @@ import time
 from pathlib import Path
 
 from ..errors import SttsError
-from ..inference.display import display_problem, show_frames
-from ..inference.pipeline import collect_videos, infer_video, output_names
+from ..inference.display import FrameWindow, display_problem
+from ..inference.pipeline import infer_source, latency_summary, stop_on_interrupt
 from ..inference.predict import Predictor
+from ..inference.sources import collect_sources, source_names
 from ..models import list_models
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "infer",
-        help="predict the action in videos with a trained checkpoint",
-        description="Slide a clip-sized window over each video (frames made as the checkpoint's clip spec says, "
-        "as in evaluation), and write "
-        "<name>.json, <name>.csv (top-k classes of every window) and <name>.annotated.mp4 to --out.",
+        help="predict the action in videos, streams or a camera with a trained checkpoint",
+        description="Slide a clip-sized window over each source (frames made as the checkpoint's clip spec says, "
+        "as in evaluation), streaming: memory does not grow with a video's length, and each annotated frame is "
+        "written once every window covering it is done. Writes <name>.json, <name>.csv (top-k classes of every "
+        "window) and <name>.annotated.mp4 to --out. Ctrl-C ends a source early with its files complete.",
     )
-    parser.add_argument("videos", nargs="*", metavar="VIDEO", help="video files or folders of videos")
+    parser.add_argument("videos", nargs="*", metavar="SOURCE",
+                        help="video files, folders of videos, URLs FFmpeg opens (http, https, rtsp...), "
+                             "/dev/videoN cameras, or - for a stream on stdin")
     parser.add_argument("--video_name", "--video-name", action="append", default=[], metavar="VIDEO",
                         help="a video (the seed's flag; may be repeated)")
+    parser.add_argument("--camera", type=int, action="append", default=[], metavar="N",
+                        help="the camera /dev/videoN (may be repeated); always live")
+    parser.add_argument("--live", "--realtime", action="store_true",
+                        help="read the sources in real time (files paced by their timestamps): windows the network "
+                             "cannot keep up with are skipped, and the latency from frame to label is reported")
     parser.add_argument("--checkpoint", "--model_name", "--model-name", dest="checkpoint", metavar="CKPT",
                         help="a checkpoint written by stts train (--model_name is the seed's name for it)")
     parser.add_argument("--model_type", "--model-type", choices=list_models(),
@@ -33,13 +42,16 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=Path("inference"), help="output folder (default ./inference)")
     parser.add_argument("--stride", type=int, help="kept frames between window starts (default a quarter of the clip)")
     parser.add_argument("--topk", type=int, default=5, help="classes listed per window and video (default 5)")
-    parser.add_argument("--batch-size", "--batch_size", type=int, default=8, help="windows per forward pass (default 8)")
+    parser.add_argument("--batch-size", "--batch_size", type=int,
+                        help="windows per forward pass (default 8 on a GPU, 1 on a CPU, where larger batches hold "
+                             "GBs of activations for no speed); live: at most this many wait for the network")
     parser.add_argument("--precision", default="auto",
                         help="auto (the precision it was trained in where this device runs it natively, else fp32), "
                              "bf16, fp16 or fp32")
     parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu or cuda[:N]")
     parser.add_argument("--json", action="store_true", help="print one JSON list of the videos' predictions to stdout")
-    parser.add_argument("--show", action="store_true", help="play the annotated videos in a window (needs stts[gui])")
+    parser.add_argument("--show", action="store_true",
+                        help="show the annotated frames in a window as they are labelled (needs stts[gui])")
     parser.set_defaults(func=run)
 
 
@@ -53,39 +65,57 @@ def check_seed_flags(args, predictor: Predictor) -> None:
 
 
 def run(args) -> int:
-    """Predict every video; a bad one is reported in one line, the rest still run, and the exit code is 2."""
+    """Predict every source; a bad one is reported in one line, the rest still run, and the exit code is 2.
+    Ctrl-C ends the current source with its files written and skips the rest (exit code 130)."""
     inputs = [*args.videos, *args.video_name]
-    if not inputs:
-        raise SttsError("no videos given: stts infer VIDEO... --checkpoint CKPT")
+    if not inputs and not args.camera:
+        raise SttsError("no videos given: stts infer SOURCE... --checkpoint CKPT")
     if not args.checkpoint:
         raise SttsError("--checkpoint is required (a checkpoint written by stts train)")
     if args.topk < 1 or (args.stride is not None and args.stride < 1):
         raise SttsError("--topk and --stride must be at least 1")
+    sources = collect_sources(inputs, args.camera, args.live)
     predictor = Predictor(args.checkpoint, args.device, args.precision, args.batch_size)
     check_seed_flags(args, predictor)
-    videos = collect_videos(inputs)
     # with --json, stdout carries the JSON alone and the human-readable lines go to stderr
     log = sys.stderr if args.json else sys.stdout
     show_problem = display_problem() if args.show else None
-    records, failed, duration, begin = [], 0, 0.0, time.perf_counter()
-    for video, name in zip(videos, output_names(videos), strict=True):
-        try:
-            result = infer_video(video, name, predictor, args.out, args.stride, args.topk)
-        except SttsError as error:
-            print(f"stts infer: error: {error}", file=sys.stderr)
-            failed += 1
-            continue
-        records.append({key: result.record[key] for key in ("video", "top1", "probability", "topk", "windows")})
-        duration += result.duration
-        print(f"{video}: {result.record['top1']} {result.record['probability']:.3f} "
-              f"({len(result.record['windows'])} windows; {result.duration:.1f} s of video in {result.wall:.1f} s, "
-              f"{result.realtime_factor:.1f}x real time) -> {args.out / name}.{{json,csv,annotated.mp4}}", file=log)
-        if args.show and not show_problem:
+    records, failed, duration, begin, interrupted = [], 0, 0.0, time.perf_counter(), False
+    with stop_on_interrupt() as stop:
+        for source, name in zip(sources, source_names(sources), strict=True):
+            window = None
+            if args.show and not show_problem:
+                try:
+                    window = FrameWindow(f"stts: {source.label}")
+                except Exception as error:  # a display that refuses the window (cv2.error and kin)
+                    show_problem = f"could not open a window ({type(error).__name__}: {str(error).strip()[:120]})"
             try:
-                if not show_frames(result.frames, result.fps, f"stts: {video.name}"):
-                    args.show = False  # the user closed it: no more windows
-            except Exception as error:  # a display that refuses the window (cv2.error and kin)
-                show_problem = f"could not open a window ({type(error).__name__}: {str(error).strip()[:120]})"
+                result = infer_source(source, name, predictor, args.out, args.stride, args.topk, stop=stop,
+                                      show=window.show if window else None,
+                                      notify=lambda line: print(line, file=sys.stderr, flush=True))
+            except SttsError as error:
+                print(f"stts infer: error: {error}", file=sys.stderr)
+                failed += 1
+                continue
+            finally:
+                if window is not None:
+                    window.close()
+            for warning in result.warnings:
+                print(f"stts infer: warning: {warning}", file=sys.stderr)
+            records.append({key: result.record[key] for key in ("video", "top1", "probability", "topk", "windows")})
+            duration += result.duration
+            print(f"{source.label}: {result.record['top1']} {result.record['probability']:.3f} "
+                  f"({len(result.record['windows'])} windows; {result.duration:.1f} s of video in {result.wall:.1f} s, "
+                  f"{result.realtime_factor:.1f}x real time) -> {args.out / name}.{{json,csv,annotated.mp4}}", file=log)
+            if source.live:
+                latency = latency_summary(result.latencies)
+                timing = (f"latency frame -> label median {latency['median']:.2f} s, p95 {latency['p95']:.2f} s, "
+                          f"max {latency['max']:.2f} s" if latency else "no window labelled")
+                print(f"{source.label}: live: {timing}; {result.skipped} window(s) skipped, "
+                      f"{result.dropped} frame(s) dropped", file=log)
+            if result.interrupted:
+                interrupted = True
+                break
     wall = time.perf_counter() - begin
     if records:
         print(f"{len(records)} video(s), {duration:.1f} s of video in {wall:.1f} s: "
@@ -94,7 +124,11 @@ def run(args) -> int:
         print(f"stts infer: --show: {show_problem}; files written to {args.out}", file=sys.stderr)
     if args.json:
         print(json.dumps(records))
+    if interrupted:
+        print("stts infer: interrupted: the current source's files are complete; later sources were skipped",
+              file=sys.stderr)
+        return 130
     if failed:
-        print(f"stts infer: {failed} of {len(videos)} video(s) failed", file=sys.stderr)
+        print(f"stts infer: {failed} of {len(sources)} source(s) failed", file=sys.stderr)
         return 2
     return 0

@@ -49,6 +49,19 @@ def _target_shape(frame, spec: ClipSpec | None) -> tuple[int, int] | None:
     return spec.stored_shape(h, w)
 
 
+class FrameConverter:
+    """Decoded PyAV frames -> uint8 (H, W, 3) RGB, upright: at the spec's stored size (fixed by the first
+    frame, as the store does), or at full size without a spec. One scaler context for all frames."""
+
+    def __init__(self, spec: ClipSpec | None = None):
+        self.spec, self.shape, self.reformatter = spec, None, VideoReformatter()
+
+    def __call__(self, frame) -> np.ndarray:
+        if self.shape is None:
+            self.shape = _target_shape(frame, self.spec)
+        return _to_array(frame, self.shape, self.reformatter)
+
+
 def iter_frames(path: Path, threads: int = 0):
     """Yield decoded PyAV frames; ``threads`` 0 lets FFmpeg choose. SttsError names the file on failure."""
     container = _open(path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -49,28 +51,54 @@ def frame_rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
-def write_mp4(frames: np.ndarray, fps: float, path: str | Path, crf: int = 20) -> Path:
-    """Write (T, H, W, 3) uint8 RGB frames as H.264 (yuv420p) at ``fps``, one output frame per input frame.
+class H264Writer:
+    """Frames written one by one as H.264 (yuv420p) at ``rate``, one output frame per input frame; the stream's
+    size is the first frame's. yuv420p needs even sizes, so an odd width or height gets one replicated edge
+    column or row."""
 
-    yuv420p needs even sizes, so an odd width or height gets one replicated edge column or row.
-    """
+    def __init__(self, container, rate: Fraction, crf: int):
+        self.container, self.rate, self.crf = container, rate, crf
+        self.stream, self.count = None, 0
+
+    def write(self, frame: np.ndarray) -> None:
+        height, width = frame.shape[:2]
+        pad_h, pad_w = height % 2, width % 2
+        if self.stream is None:
+            self.stream = self.container.add_stream("libx264", rate=self.rate,
+                                                    options={"crf": str(self.crf), "preset": "veryfast"})
+            self.stream.width, self.stream.height, self.stream.pix_fmt = width + pad_w, height + pad_h, "yuv420p"
+            self.stream.codec_context.time_base = 1 / self.rate
+        if pad_h or pad_w:
+            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        video_frame.pts = self.count
+        self.count += 1
+        self.container.mux(self.stream.encode(video_frame))
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            self.container.mux(self.stream.encode())
+
+
+@contextlib.contextmanager
+def mp4_writer(path: str | Path, fps: float, crf: int = 20) -> Iterator[H264Writer]:
+    """An :class:`H264Writer` to a temporary file beside ``path``, renamed to ``path`` when the block ends
+    without error (a video streamed for hours is complete or absent, never half-written)."""
     path = Path(path)
-    num_frames, height, width, _ = frames.shape
-    pad_h, pad_w = height % 2, width % 2
-    rate = frame_rate(fps)
     try:
         with atomic_path(path, suffix=path.suffix) as temporary, av.open(str(temporary), "w") as container:
-            stream = container.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": "veryfast"})
-            stream.width, stream.height, stream.pix_fmt = width + pad_w, height + pad_h, "yuv420p"
-            stream.codec_context.time_base = 1 / rate
-            for index in range(num_frames):
-                frame = frames[index]
-                if pad_h or pad_w:
-                    frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-                video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-                video_frame.pts = index
-                container.mux(stream.encode(video_frame))
-            container.mux(stream.encode())
+            writer = H264Writer(container, frame_rate(fps), crf)
+            yield writer
+            if writer.stream is None:
+                raise SttsError(f"{path}: no frames to write")
+            writer.flush()
     except (av.FFmpegError, OSError) as error:
         raise SttsError(f"{path}: could not write the annotated video ({error})") from None
-    return path
+
+
+def write_mp4(frames: np.ndarray, fps: float, path: str | Path, crf: int = 20) -> Path:
+    """Write (T, H, W, 3) uint8 RGB frames as H.264 (yuv420p) at ``fps``: see :class:`H264Writer`."""
+    with mp4_writer(path, fps, crf) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return Path(path)

@@ -43,3 +43,25 @@ def show_frames(frames: Iterable[np.ndarray], fps: float, title: str) -> bool:
         return True
     finally:
         cv2.destroyWindow(title)
+
+
+class FrameWindow:
+    """A window showing RGB frames as they come (live, or as fast as they are labelled); ``show`` returns False
+    once the user closed it (q or Esc)."""
+
+    def __init__(self, title: str):
+        import cv2
+
+        self.cv2, self.title, self.open = cv2, title, True
+
+    def show(self, frame: np.ndarray) -> bool:
+        if self.open:
+            self.cv2.imshow(self.title, self.cv2.cvtColor(frame, self.cv2.COLOR_RGB2BGR))
+            if self.cv2.waitKey(1) & 0xFF in QUIT_KEYS:
+                self.close()
+        return self.open
+
+    def close(self) -> None:
+        if self.open:
+            self.open = False
+            self.cv2.destroyWindow(self.title)

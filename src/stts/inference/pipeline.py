@@ -1,74 +1,216 @@
-"""``stts infer`` end to end for one video: decode, predict, write the JSON, CSV and annotated mp4."""
+"""``stts infer`` end to end for one source: stream its frames through the network, write the JSON, CSV and
+annotated mp4. :func:`infer_whole_video` is the earlier whole-video path, kept as the reference the
+streaming one is tested against and the benchmark's baseline."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
-from ..data.video import read_kept_frames
+from ..data.video import FrameConverter, read_kept_frames
 from ..errors import SttsError
-from .annotate import annotate_frames, write_mp4
-from .predict import Predictor
+from .annotate import annotate_frames, draw_label, label_font, mp4_writer, write_mp4
+from .predict import Predictor, VideoPrediction
 from .report import video_record, write_csv, write_json
+from .sources import LiveReader, Source, announced_frames, decoded_frames, frame_rate_of, open_source
+from .stream import BatchHook, LiveRunner, StreamState, WindowRunner, frame_label
 
-VIDEO_EXTENSIONS = {".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv"}
-
-
-def collect_videos(inputs: list[str | Path]) -> list[Path]:
-    """The videos named, with a folder standing for the video files under it (recursively, sorted).
-
-    A path that does not exist is kept, so that processing it reports it like any bad video.
-    """
-    videos: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
-            if not found:
-                raise SttsError(f"{item}: folder holds no videos ({', '.join(sorted(VIDEO_EXTENSIONS))})")
-            videos += found
-        else:
-            videos.append(item)
-    return videos
-
-
-def output_names(videos: list[Path]) -> list[str]:
-    """A file-name stem per video: its own stem, with parent folders prepended while stems collide."""
-    names = [v.stem for v in videos]
-    for depth in range(1, 32):
-        repeated = {name for name in names if names.count(name) > 1}
-        if not repeated:
-            break
-        names = ["_".join([*v.parent.parts[-depth:], v.stem]) if n in repeated else n for v, n in zip(videos, names, strict=True)]
-    return names
+# frames held for their labels (streams, not files) past this many bytes: the windows ready go through the
+# network without waiting for a full batch (at 1080p one window span of frames alone is ~400 MB)
+PENDING_BUDGET = 256 * 2**20
 
 
 @dataclass
 class VideoResult:
     record: dict[str, Any]
-    frames: np.ndarray  # the annotated frames, for --show
+    prediction: VideoPrediction  # every window's probabilities and frames, for what is computed at the end
     fps: float
     duration: float  # video seconds
     wall: float  # seconds spent on it, decoding to writing
     files: list[Path]
+    warnings: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # live: seconds from a window's last frame to its label
+    skipped: int = 0  # live: windows skipped while the network was busy
+    dropped: int = 0  # live: frames dropped while stts fell behind the source
+    interrupted: bool = False
 
     @property
     def realtime_factor(self) -> float:
         return self.duration / self.wall if self.wall > 0 else float("inf")
 
 
-def infer_video(
-    video: Path, name: str, predictor: Predictor, out: Path, stride: int | None, k: int, progress: bool = True
-) -> VideoResult:
-    """Predict one video and write ``<name>.json``, ``<name>.csv`` and ``<name>.annotated.mp4`` under ``out``."""
+def latency_summary(latencies: list[float]) -> dict[str, float]:
+    """Median, 95th percentile and maximum, in seconds."""
+    if not latencies:
+        return {}
+    values = np.asarray(latencies)
+    return {"median": round(float(np.median(values)), 4), "p95": round(float(np.percentile(values, 95)), 4),
+            "max": round(float(values.max()), 4)}
+
+
+@contextlib.contextmanager
+def stop_on_interrupt() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C (SIGINT) instead of KeyboardInterrupt, so a stream ends between frames with its
+    files closed and valid; a second Ctrl-C interrupts at once. Outside the main thread (where no handler can
+    be set) the event is never set."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    def interrupt(*_) -> None:
+        if stop.is_set():  # a second Ctrl-C: stop now, whatever is left unwritten
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _Annotator:
+    """Draws each labelled frame at full size and writes it (and shows it); a frame whose windows were all
+    skipped keeps the label before it. Frames not held come from ``replay``, a second decoding of the source."""
+
+    def __init__(self, writer, classes: list[str], show: Callable[[np.ndarray], bool] | None,
+                 replay: Iterator | None, label: str):
+        self.writer, self.classes, self.show, self.replay, self.source = writer, classes, show, replay, label
+        self.converter, self.font, self.label = FrameConverter(), None, None
+
+    def __call__(self, labelled) -> None:
+        for frame, _, probs in labelled:
+            if frame is None:
+                frame = next(self.replay, None)
+                if frame is None:
+                    raise SttsError(f"{self.source}: decoded to fewer frames the second time; the file changed?")
+            image = self.converter(frame)
+            self.font = self.font or label_font(image.shape[0])
+            self.label = frame_label(self.classes, probs) or self.label
+            if self.label is not None:
+                image = draw_label(image, self.label, self.font)
+            self.writer.write(image)
+            if self.show is not None and not self.show(image):
+                self.show = None
+
+
+def infer_source(source: Source, name: str, predictor: Predictor, out: Path, stride: int | None = None, k: int = 5,
+                 progress: bool = True, stop: threading.Event | None = None,
+                 show: Callable[[np.ndarray], bool] | None = None, on_batch: BatchHook | None = None,
+                 notify: Callable[[str], None] | None = None) -> VideoResult:
+    """Stream one source through the network; write ``<name>.json``, ``<name>.csv`` and ``<name>.annotated.mp4``.
+
+    ``stop`` set (Ctrl-C) ends the stream as if the source had ended. ``show`` gets every annotated
+    frame (False: no more). ``on_batch`` gets every batch of window clips (see :data:`stream.BatchHook`).
+    ``notify`` gets lines for people while a live source runs.
+    """
+    begin = time.perf_counter()
+    spec, out = predictor.spec, Path(out)
+    container = open_source(source)
+    reader = replay_container = None
+    try:
+        # a file is decoded twice, the second time behind the first to draw the labelled frames, so that no
+        # full-size frame waits in memory; a stream's frames (and a live file's, some of which may be dropped)
+        # wait for their labels: one window span of them
+        if source.kind == "file" and not source.live:
+            replay_container = open_source(source)
+        fps = frame_rate_of(container)
+        announced = announced_frames(container, source)
+        state = StreamState(spec, spec.keep_step(announced), stride or predictor.default_stride())
+        frames = decoded_frames(container, source.label)
+        if source.live:
+            reader = LiveReader(frames, capacity=round(fps), pace=source.kind != "camera")
+            items = iter(reader)
+        else:
+            items = ((frame, time.perf_counter()) for frame in frames)
+        runner = (LiveRunner if source.live else WindowRunner)(predictor, on_batch)
+        interrupted = told = False
+        try:
+            with mp4_writer(out / f"{name}.annotated.mp4", fps) as writer:
+                replay = decoded_frames(replay_container, source.label) if replay_container else None
+                annotate = _Annotator(writer, predictor.classes, show, replay, source.label)
+                waiting = []
+                bar = tqdm(total=announced, desc=name, unit="frame", leave=False, disable=not progress or None)
+                for frame, captured in items:
+                    bar.update()
+                    waiting += state.add(frame, captured, hold=replay is None)
+                    if waiting and (source.live or len(waiting) >= predictor.batch_size
+                                    or state.pending_bytes > PENDING_BUDGET):
+                        runner.submit(waiting)
+                        waiting = []
+                    state.resolve(*runner.collect())
+                    annotate(state.labelled())
+                    if source.live and notify is not None and state.latencies and not told:
+                        told = True
+                        notify(f"{source.label}: live; the first label came {state.latencies[0]:.2f} s after its "
+                               "frame; Ctrl-C ends it with its files written")
+                    if stop is not None and stop.is_set():
+                        interrupted = True
+                        break
+                bar.close()
+                if state.decoded == 0:
+                    raise SttsError(f"{source.label}: " + ("interrupted before its first frame" if interrupted
+                                                           else "no decodable video frames"))
+                waiting += state.finish(time.perf_counter())
+                if waiting:
+                    runner.submit(waiting)
+                state.resolve(*runner.drain())
+                annotate(state.labelled())
+        finally:
+            runner.close()
+    finally:
+        if reader is not None:
+            reader.close()
+        container.close()
+        if replay_container is not None:
+            replay_container.close()
+
+    prediction = state.prediction(predictor.classes)
+    record = video_record(source.label, prediction, min(k, len(predictor.classes)), fps, state.decoded)
+    result = VideoResult(record, prediction, fps, state.decoded / fps, 0.0, [], interrupted=interrupted,
+                         skipped=state.skipped, dropped=reader.dropped if reader else 0)
+    if source.live:
+        result.latencies = state.latencies
+        record["live"] = {"skipped_windows": result.skipped, "dropped_frames": result.dropped,
+                          "latency_s": latency_summary(result.latencies)}
+    if interrupted:
+        record["interrupted"] = True
+    result.warnings = stream_warnings(source, state, announced, result.dropped)
+    result.files = [write_json(record, out / f"{name}.json"), write_csv(record, out / f"{name}.csv"),
+                    out / f"{name}.annotated.mp4"]
+    result.wall = time.perf_counter() - begin
+    return result
+
+
+def stream_warnings(source: Source, state: StreamState, announced: int | None, dropped: int) -> list[str]:
+    warnings = []
+    if state.kept < state.span:
+        warnings.append(f"{source.label}: {state.kept} kept frame(s), fewer than the {state.span} a clip spans: "
+                        "padded (stretched) to the clip by repeating frames")
+    if announced and source.kind == "file" and state.decoded < announced * 0.9:
+        warnings.append(f"{source.label}: {state.decoded} of the {announced} frames it announces decoded "
+                        "(truncated?); windows cover the frames decoded")
+    if dropped:
+        warnings.append(f"{source.label}: {dropped} frame(s) dropped while stts fell behind the source")
+    return warnings
+
+
+def infer_whole_video(video: Path, name: str, predictor: Predictor, out: Path, stride: int | None, k: int,
+                      progress: bool = True) -> VideoResult:
+    """The whole-video path: every frame decoded and held at full size, then predicted and written. Memory
+    grows with the video (a 4-minute 320x240 video peaks at 3.1 GB); the reference for :func:`infer_source`."""
     begin = time.perf_counter()
     if not video.is_file():
         raise SttsError(f"{video}: no such video file")
-    # the kept frames exactly as stts prepare stores them (same step rule, resized while decoding),
-    # and from the same decode every frame at full size for the annotated copy
     full: list[np.ndarray] = []
     kept = read_kept_frames(video, predictor.spec, threads=0, full=full)
     count, fps = kept.decoded, kept.fps
@@ -82,5 +224,4 @@ def infer_video(
     files = [write_json(record, out / f"{name}.json"), write_csv(record, out / f"{name}.csv")]
     annotate_frames(frames, prediction.frame_labels())
     files.append(write_mp4(frames, fps, out / f"{name}.annotated.mp4"))
-    wall = time.perf_counter() - begin
-    return VideoResult(record, frames, fps, len(frames) / fps, wall, files)
+    return VideoResult(record, prediction, fps, len(frames) / fps, time.perf_counter() - begin, files)

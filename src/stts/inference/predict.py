@@ -29,7 +29,9 @@ class VideoPrediction:
     probabilities: np.ndarray  # (classes,) the mean over windows
     window_probs: np.ndarray  # (windows, classes)
     window_frames: list[tuple[int, int]]  # each window's first and last decoded frame
-    frame_probs: np.ndarray  # (frames, classes), each frame's mean over the windows covering it
+    # (frames, classes), each frame's mean over the windows covering it; None from streaming, which labels
+    # frames as it goes and keeps nothing that grows with the video's length
+    frame_probs: np.ndarray | None
     step: int
     stride: int
 
@@ -46,16 +48,19 @@ class Predictor:
     """A checkpoint loaded for use (see :func:`stts.runtime.load_model`), ready for videos.
 
     ``precision`` 'auto' runs the precision the network was trained in where the hardware runs
-    it natively; ``batch_size`` windows go through the network at once.
+    it natively; ``batch_size`` windows go through the network at once. None: 8 on a GPU, 1 on a CPU, where
+    a batch of 8 full-width 32x112x112 windows holds 2.7 GB of activations and ran no faster (fp32, one thread:
+    ``benchmarks/bench_infer.py``).
     """
 
-    def __init__(self, checkpoint: str | Path, device: str = "auto", precision: str = "auto", batch_size: int = 8):
-        if batch_size < 1:
+    def __init__(self, checkpoint: str | Path, device: str = "auto", precision: str = "auto",
+                 batch_size: int | None = 8):
+        if batch_size is not None and batch_size < 1:
             raise SttsError(f"--batch-size must be at least 1, got {batch_size}")
         self.loaded = load_model(checkpoint, device, precision)
         self.path, self.spec, self.classes = self.loaded.path, self.loaded.spec, self.loaded.classes
         self.config, self.precision, self.device = self.loaded.config, self.loaded.precision, self.loaded.device
-        self.batch_size = batch_size
+        self.batch_size = batch_size or (1 if self.device.type == "cpu" else 8)
 
     def default_stride(self) -> int:
         """A quarter of a clip's span, in kept frames."""

@@ -197,8 +197,12 @@ def test_infer_writes_json_csv_and_an_annotated_copy_per_video(files, tmp_path, 
     listing = json.loads(stdout)
     assert [Path(r["video"]).name for r in listing] == ["good.mp4", "plain.avi"]
     for record in listing:
-        assert set(record) == {"video", "top1", "probability", "topk", "windows"}
+        assert set(record) == {"video", "top1", "probability", "topk", "windows", "segments"}
         assert record["top1"] == record["topk"][0]["class"] and len(record["topk"]) == 2
+        segments = record["segments"]
+        assert segments and all(set(s) == {"class", "start_time", "end_time", "probability"} for s in segments)
+        assert segments[0]["start_time"] == record["windows"][0]["start_time"]
+        assert segments[-1]["end_time"] == record["windows"][-1]["end_time"]
     assert "real time" in stderr  # the human-readable lines go to stderr under --json
 
     saved = json.loads((out / "good.json").read_text())
@@ -206,6 +210,11 @@ def test_infer_writes_json_csv_and_an_annotated_copy_per_video(files, tmp_path, 
     rows = list(csv.DictReader((out / "good.csv").open()))
     assert len(rows) == 2 and rows[1]["start_frame"] == "8" and rows[1]["class_1"] in CLASSES
     assert float(rows[0]["probability_1"]) >= float(rows[0]["probability_2"])
+    segment_rows = list(csv.DictReader((out / "good.segments.csv").open()))
+    assert [row["class"] for row in segment_rows] == [s["class"] for s in saved["segments"]]
+    vtt = (out / "good.vtt").read_text()
+    assert vtt.startswith("WEBVTT") and vtt.count(" --> ") == len(saved["segments"])
+    assert (out / "good.timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     for name, source in (("good", files["good"]), ("plain", files["avi"])):
         assert decoded(out / f"{name}.annotated.mp4") == decoded(source)  # frame count, size and rate kept
@@ -269,3 +278,18 @@ def test_show_without_a_display_says_so_and_still_writes_the_files(files, tmp_pa
     lines = [line for line in stderr.splitlines() if "--show" in line]
     assert len(lines) == 1 and "no display" in lines[0] and str(tmp_path) in lines[0]
     assert (tmp_path / "good.annotated.mp4").is_file()
+
+
+def test_explain_writes_the_heat_over_every_frame_and_only_for_files(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, _, stderr = run_cli(capsys, files["good"], "--checkpoint", files["ckpt"], "--out", out, "--explain",
+                              "--precision", "fp32")
+    assert code == 0, stderr
+    assert decoded(out / "good.explain.mp4") == decoded(files["good"])
+    with av.open(str(out / "good.explain.mp4")) as explained, av.open(str(out / "good.annotated.mp4")) as annotated:
+        heat = next(explained.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+        plain = next(annotated.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    assert np.abs(heat - plain)[20:].mean() > 5  # the heat is drawn over the frame (below the label box)
+    code, _, stderr = run_cli(capsys, files["good"], "--live", "--checkpoint", files["ckpt"], "--out", out,
+                              "--explain")
+    assert code == 2 and "--explain needs a video file" in stderr

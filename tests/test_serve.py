@@ -113,7 +113,7 @@ def test_predict_answers_the_record_of_stts_infer(client, files, tmp_path, capsy
                  "--precision", "fp32", "--out", str(tmp_path)])
     assert code == 0
     [expected] = json.loads(capsys.readouterr().out)
-    assert set(served) == set(expected) == {"video", "top1", "probability", "topk", "windows"}
+    assert set(served) == set(expected) == {"video", "top1", "probability", "topk", "windows", "segments"}
     assert served["video"] == "good.mp4" and served["top1"] == expected["top1"]
     assert [w["start_frame"] for w in served["windows"]] == [w["start_frame"] for w in expected["windows"]]
     for ours, theirs in zip(served["windows"], expected["windows"], strict=True):
@@ -121,6 +121,8 @@ def test_predict_answers_the_record_of_stts_infer(client, files, tmp_path, capsy
         assert [e["class"] for e in ours["topk"]] == [e["class"] for e in theirs["topk"]]
         np.testing.assert_allclose([e["probability"] for e in ours["topk"]],
                                    [e["probability"] for e in theirs["topk"]], atol=1e-5)
+    assert [(s["class"], s["start_time"], s["end_time"]) for s in served["segments"]] == [
+        (s["class"], s["start_time"], s["end_time"]) for s in expected["segments"]]
 
 
 def test_another_model_by_name_and_an_unknown_one(client, files):

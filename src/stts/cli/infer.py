@@ -22,7 +22,8 @@ def add_parser(subparsers) -> None:
         description="Slide a clip-sized window over each source (frames made as the checkpoint's clip spec says, "
         "as in evaluation), streaming: memory does not grow with a video's length, and each annotated frame is "
         "written once every window covering it is done. Writes <name>.json, <name>.csv (top-k classes of every "
-        "window) and <name>.annotated.mp4 to --out. Ctrl-C ends a source early with its files complete.",
+        "window), <name>.annotated.mp4, and which action when: <name>.segments.csv, <name>.vtt (subtitles) and "
+        "<name>.timeline.png, to --out. Ctrl-C ends a source early with its files complete.",
     )
     parser.add_argument("videos", nargs="*", metavar="SOURCE",
                         help="video files, folders of videos, URLs FFmpeg opens (http, https, rtsp...), "
@@ -50,6 +51,9 @@ def add_parser(subparsers) -> None:
                              "bf16, fp16 or fp32")
     parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu or cuda[:N]")
     parser.add_argument("--json", action="store_true", help="print one JSON list of the videos' predictions to stdout")
+    parser.add_argument("--explain", action="store_true",
+                        help="also write <name>.explain.mp4: Grad-CAM of each window's predicted class over the "
+                             "frames (video files only; a backward pass a window, several times slower)")
     parser.add_argument("--show", action="store_true",
                         help="show the annotated frames in a window as they are labelled (needs stts[gui])")
     parser.set_defaults(func=run)
@@ -91,7 +95,7 @@ def run(args) -> int:
                     show_problem = f"could not open a window ({type(error).__name__}: {str(error).strip()[:120]})"
             try:
                 result = infer_source(source, name, predictor, args.out, args.stride, args.topk, stop=stop,
-                                      show=window.show if window else None,
+                                      show=window.show if window else None, explain=args.explain,
                                       notify=lambda line: print(line, file=sys.stderr, flush=True))
             except SttsError as error:
                 print(f"stts infer: error: {error}", file=sys.stderr)
@@ -102,11 +106,13 @@ def run(args) -> int:
                     window.close()
             for warning in result.warnings:
                 print(f"stts infer: warning: {warning}", file=sys.stderr)
-            records.append({key: result.record[key] for key in ("video", "top1", "probability", "topk", "windows")})
+            records.append({key: result.record[key] for key in ("video", "top1", "probability", "topk", "windows",
+                                                                 "segments")})
             duration += result.duration
             print(f"{source.label}: {result.record['top1']} {result.record['probability']:.3f} "
                   f"({len(result.record['windows'])} windows; {result.duration:.1f} s of video in {result.wall:.1f} s, "
-                  f"{result.realtime_factor:.1f}x real time) -> {args.out / name}.{{json,csv,annotated.mp4}}", file=log)
+                  f"{result.realtime_factor:.1f}x real time) -> {args.out / name}.{{json,csv,annotated.mp4,segments.csv,vtt,"
+                  f"timeline.png{',explain.mp4' if args.explain else ''}}}", file=log)
             if source.live:
                 latency = latency_summary(result.latencies)
                 timing = (f"latency frame -> label median {latency['median']:.2f} s, p95 {latency['p95']:.2f} s, "

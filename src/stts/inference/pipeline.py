@@ -5,6 +5,7 @@ streaming one is tested against and the benchmark's baseline."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import signal
 import threading
 import time
@@ -19,10 +20,13 @@ from tqdm import tqdm
 from ..data.video import FrameConverter, read_kept_frames
 from ..errors import SttsError
 from .annotate import annotate_frames, draw_label, label_font, mp4_writer, write_mp4
+from .explain import explain_clips, heat_on_frame, kept_frame_heat, write_explain_video
 from .predict import Predictor, VideoPrediction
 from .report import video_record, write_csv, write_json
+from .segments import window_times, write_segments_csv, write_timeline, write_vtt
 from .sources import LiveReader, Source, announced_frames, decoded_frames, frame_rate_of, open_source
 from .stream import BatchHook, LiveRunner, StreamState, WindowRunner, frame_label
+from .windows import frame_slots
 
 # frames held for their labels (streams, not files) past this many bytes: the windows ready go through the
 # network without waiting for a full batch (at 1080p one window span of frames alone is ~400 MB)
@@ -103,18 +107,58 @@ class _Annotator:
                 self.show = None
 
 
+class Explainer:
+    """The batch hook of ``--explain``: Grad-CAM of every window's predicted class, kept at the crop size
+    (float16: a window of 16x48x48 is 74 KB) until the video ends and its frames are drawn again."""
+
+    def __init__(self, predictor: Predictor):
+        self.predictor = predictor
+        self.heats: list[np.ndarray] = []
+        self.starts: list[int] = []
+
+    def __call__(self, clips, starts: list[int], probs: np.ndarray) -> None:
+        self.heats.append(explain_clips(self.predictor.loaded, clips, target=probs.argmax(1).tolist()).heat
+                          .astype(np.float16))
+        self.starts += list(starts)
+
+    def write(self, source: Source, state: StreamState, fps: float, path: Path) -> Path:
+        """``<name>.explain.mp4``: a third decoding of the file, each frame with its kept frame's heat."""
+        spec = self.predictor.spec
+        kept_heat = kept_frame_heat(np.concatenate(self.heats).astype(np.float32), self.starts, spec, state.kept)
+        slots = frame_slots(state.decoded, state.step, state.kept)
+        container, converter = open_source(source), FrameConverter()
+        try:
+            images = (converter(frame) for frame in decoded_frames(container, source.label))
+            first = next(images, None)
+            if first is None:
+                raise SttsError(f"{source.label}: decoded to no frames the third time; the file changed?")
+            height, width = first.shape[:2]
+            heats = (heat_on_frame(kept_heat[slot], spec, height, width) for slot in slots)
+            return write_explain_video(itertools.chain([first], images), heats, fps, path)
+        finally:
+            container.close()
+
+
 def infer_source(source: Source, name: str, predictor: Predictor, out: Path, stride: int | None = None, k: int = 5,
                  progress: bool = True, stop: threading.Event | None = None,
                  show: Callable[[np.ndarray], bool] | None = None, on_batch: BatchHook | None = None,
-                 notify: Callable[[str], None] | None = None) -> VideoResult:
-    """Stream one source through the network; write ``<name>.json``, ``<name>.csv`` and ``<name>.annotated.mp4``.
+                 notify: Callable[[str], None] | None = None, explain: bool = False) -> VideoResult:
+    """Stream one source through the network; write ``<name>.json``, ``<name>.csv``, ``<name>.annotated.mp4`` and
+    the segments (``<name>.segments.csv``, ``<name>.vtt``, ``<name>.timeline.png``).
 
     ``stop`` set (Ctrl-C) ends the stream as if the source had ended. ``show`` gets every annotated
     frame (False: no more). ``on_batch`` gets every batch of window clips (see :data:`stream.BatchHook`).
-    ``notify`` gets lines for people while a live source runs.
+    ``notify`` gets lines for people while a live source runs. ``explain`` (a file only) also writes
+    ``<name>.explain.mp4``, the Grad-CAM of each window's predicted class over the frames.
     """
     begin = time.perf_counter()
     spec, out = predictor.spec, Path(out)
+    explainer = None
+    if explain:
+        if source.kind != "file" or source.live:
+            raise SttsError(f"{source.label}: --explain needs a video file (it decodes the file again to draw the heat)")
+        explainer = Explainer(predictor)
+        on_batch = _both(on_batch, explainer)
     container = open_source(source)
     reader = replay_container = None
     try:
@@ -186,9 +230,32 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
         record["interrupted"] = True
     result.warnings = stream_warnings(source, state, announced, result.dropped)
     result.files = [write_json(record, out / f"{name}.json"), write_csv(record, out / f"{name}.csv"),
-                    out / f"{name}.annotated.mp4"]
+                    out / f"{name}.annotated.mp4", *write_segment_files(record, prediction, fps, out / name)]
+    if explainer is not None and not interrupted:
+        result.files.append(explainer.write(source, state, fps, out / f"{name}.explain.mp4"))
     result.wall = time.perf_counter() - begin
     return result
+
+
+def write_segment_files(record: dict[str, Any], prediction: VideoPrediction, fps: float, stem: Path) -> list[Path]:
+    """``<stem>.segments.csv``, ``<stem>.vtt`` and ``<stem>.timeline.png`` of a record's ``segments``."""
+    segments = record["segments"]
+    times = window_times(prediction.window_frames, fps)
+    return [write_segments_csv(segments, stem.with_name(stem.name + ".segments.csv")),
+            write_vtt(segments, stem.with_name(stem.name + ".vtt")),
+            write_timeline(prediction.window_probs, times, prediction.classes, segments,
+                           stem.with_name(stem.name + ".timeline.png"), title=record["video"])]
+
+
+def _both(first: BatchHook | None, second: BatchHook) -> BatchHook:
+    if first is None:
+        return second
+
+    def hook(clips, starts, probs) -> None:
+        first(clips, starts, probs)
+        second(clips, starts, probs)
+
+    return hook
 
 
 def stream_warnings(source: Source, state: StreamState, announced: int | None, dropped: int) -> list[str]:
@@ -221,7 +288,8 @@ def infer_whole_video(video: Path, name: str, predictor: Predictor, out: Path, s
     del full
     record = video_record(str(video), prediction, min(k, len(predictor.classes)), fps, count)
     out.mkdir(parents=True, exist_ok=True)
-    files = [write_json(record, out / f"{name}.json"), write_csv(record, out / f"{name}.csv")]
+    files = [write_json(record, out / f"{name}.json"), write_csv(record, out / f"{name}.csv"),
+             *write_segment_files(record, prediction, fps, out / name)]
     annotate_frames(frames, prediction.frame_labels())
     files.append(write_mp4(frames, fps, out / f"{name}.annotated.mp4"))
     return VideoResult(record, prediction, fps, len(frames) / fps, time.perf_counter() - begin, files)

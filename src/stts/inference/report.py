@@ -9,10 +9,12 @@ from typing import Any
 
 from ..files import atomic_open
 from .predict import VideoPrediction
+from .segments import video_segments, window_times
 
 
 def video_record(video: str, prediction: VideoPrediction, k: int, fps: float, num_frames: int) -> dict[str, Any]:
-    """The per-video JSON: ``video``, ``top1``, ``probability``, ``topk``, ``windows`` and how they were sampled."""
+    """The per-video JSON: ``video``, ``top1``, ``probability``, ``topk``, ``windows``, ``segments`` (which action
+    when, see :mod:`stts.inference.segments`) and how the windows were sampled."""
     topk = prediction.topk(prediction.probabilities, k)
     windows = []
     for index, (probs, (first, last)) in enumerate(zip(prediction.window_probs, prediction.window_frames, strict=True)):
@@ -30,6 +32,8 @@ def video_record(video: str, prediction: VideoPrediction, k: int, fps: float, nu
         "probability": topk[0]["probability"],
         "topk": topk,
         "windows": windows,
+        "segments": video_segments(prediction.window_probs, window_times(prediction.window_frames, fps),
+                                   prediction.classes),
         "frames": num_frames,
         "fps": round(fps, 6),
         "frame_step": prediction.step,

@@ -27,7 +27,7 @@ from ..inference.predict import Predictor, VideoPrediction
 from ..inference.report import video_record as inference_record
 from ..inference.windows import frame_probabilities, frame_slots, window_frame_range
 
-# the keys `stts infer --json` prints for a video; segments join them once the inference code makes them
+# the keys `stts infer --json` prints for a video
 RECORD_KEYS = ("video", "top1", "probability", "topk", "windows", "segments")
 MAX_FPS = 120  # frames a second counted against --max-duration: a 1000 fps header cannot hide a long video
 MAX_PIXELS = 4096 * 4096  # one decoded frame; a tiny file may announce any size

@@ -44,8 +44,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--stride", type=int, help="kept frames between window starts (default a quarter of the clip)")
     parser.add_argument("--topk", type=int, default=5, help="classes listed per window and video (default 5)")
     parser.add_argument("--batch-size", "--batch_size", type=int,
-                        help="windows per forward pass (default 8 on a GPU, 1 on a CPU, where larger batches hold "
-                             "GBs of activations for no speed); live: at most this many wait for the network")
+                        help="windows per forward pass (default 8 on a GPU; on a CPU up to 8 small windows but 1 "
+                             "full-width one, whose batches hold GBs of activations for no speed); live: at most this "
+                             "many wait for the network")
     parser.add_argument("--precision", default="auto",
                         help="auto (the precision it was trained in where this device runs it natively, else fp32), "
                              "bf16, fp16 or fp32")

@@ -17,8 +17,12 @@ from tqdm import tqdm
 
 from ..data.video import resize_to_stored
 from ..errors import SttsError
+from ..models import build_model
+from ..models.summary import forward_flops
 from ..runtime import load_model
 from .windows import frame_probabilities, frame_slots, window_frame_range
+
+CPU_PASS_GFLOP = 16
 
 
 @dataclass
@@ -48,9 +52,10 @@ class Predictor:
     """A checkpoint loaded for use (see :func:`stts.runtime.load_model`), ready for videos.
 
     ``precision`` 'auto' runs the precision the network was trained in where the hardware runs
-    it natively; ``batch_size`` windows go through the network at once. None: 8 on a GPU, 1 on a CPU, where
-    a batch of 8 full-width 32x112x112 windows holds 2.7 GB of activations and ran no faster (fp32, one thread:
-    ``benchmarks/bench_infer.py``).
+    it natively; ``batch_size`` windows go through the network at once. None: 8 on a GPU; on a CPU as many
+    (1 to 8) as keep a pass under ``CPU_PASS_GFLOP``: a batch of 8 full-width 32x112x112 windows held 2.7 GB of
+    activations and ran no faster than one at a time, while small networks gain from batching
+    (``benchmarks/bench_infer.py``).
     """
 
     def __init__(self, checkpoint: str | Path, device: str = "auto", precision: str = "auto",
@@ -60,7 +65,16 @@ class Predictor:
         self.loaded = load_model(checkpoint, device, precision)
         self.path, self.spec, self.classes = self.loaded.path, self.loaded.spec, self.loaded.classes
         self.config, self.precision, self.device = self.loaded.config, self.loaded.precision, self.loaded.device
-        self.batch_size = batch_size or (1 if self.device.type == "cpu" else 8)
+        self.batch_size = batch_size or (self.cpu_batch_size() if self.device.type == "cpu" else 8)
+
+    def cpu_batch_size(self) -> int:
+        """Windows a pass on a CPU: up to 8, a pass under ``CPU_PASS_GFLOP`` (a full-width 32x112x112 window alone is ~175)."""
+        with torch.device("meta"):
+            network = build_model(self.config["model_type"], len(self.classes), width=self.config.get("width", 64),
+                                  blocks=self.config.get("blocks", (2, 2, 2, 2)), in_channels=self.spec.network_channels)
+        _, frames, height, width = self.spec.input_shape()
+        gflop = forward_flops(network, (frames, height, width), self.spec.network_channels) / 1e9
+        return int(min(8, max(1, CPU_PASS_GFLOP // max(gflop, 1e-3))))
 
     def default_stride(self) -> int:
         """A quarter of a clip's span, in kept frames."""

@@ -93,7 +93,7 @@ def mp4_writer(path: str | Path, fps: float, crf: int = 20) -> Iterator[H264Writ
                 raise SttsError(f"{path}: no frames to write")
             writer.flush()
     except (av.FFmpegError, OSError) as error:
-        raise SttsError(f"{path}: could not write the annotated video ({error})") from None
+        raise SttsError(f"{path}: could not write the video ({error})") from None
 
 
 def write_mp4(frames: np.ndarray, fps: float, path: str | Path, crf: int = 20) -> Path:

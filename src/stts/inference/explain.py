@@ -31,7 +31,7 @@ from ..clip import ClipSpec
 from ..errors import SttsError
 from ..models.layers import GridAttentionGate
 from ..runtime import LoadedModel
-from .mp4 import Mp4Writer
+from .annotate import mp4_writer
 
 POOLS = (nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool3d)
 # the colour map: anchors from cold to hot (dark blue, blue, cyan, yellow, red), interpolated linearly
@@ -196,7 +196,7 @@ def write_explain_video(frames: Iterable[np.ndarray], heats: Iterable[np.ndarray
                         alpha: float = 0.6) -> Path:
     """``<name>.explain.mp4``: each decoded (H, W, 3) frame with its (H, W) heat (see :func:`heat_on_frame`)
     overlaid, written as it comes (H.264, like ``<name>.annotated.mp4``)."""
-    with Mp4Writer(path, fps, what="explanation video") as writer:
+    with mp4_writer(path, fps) as writer:
         try:
             for frame, heat in zip(frames, heats, strict=True):
                 writer.write(overlay_heat(frame, heat, alpha))

@@ -16,14 +16,16 @@ def video_record(video: str, prediction: VideoPrediction, k: int, fps: float, nu
     """The per-video JSON: ``video``, ``top1``, ``probability``, ``topk``, ``windows``, ``segments`` (which action
     when, see :mod:`stts.inference.segments`) and how the windows were sampled."""
     topk = prediction.topk(prediction.probabilities, k)
+    times = window_times(prediction.window_frames, fps)
     windows = []
-    for index, (probs, (first, last)) in enumerate(zip(prediction.window_probs, prediction.window_frames, strict=True)):
+    for index, (probs, (first, last), (start, end)) in enumerate(
+            zip(prediction.window_probs, prediction.window_frames, times, strict=True)):
         windows.append({
             "index": index,
             "start_frame": first,
             "end_frame": last,
-            "start_time": round(first / fps, 3),
-            "end_time": round((last + 1) / fps, 3),
+            "start_time": round(start, 3),
+            "end_time": round(end, 3),
             "topk": prediction.topk(probs, k),
         })
     return {
@@ -32,8 +34,7 @@ def video_record(video: str, prediction: VideoPrediction, k: int, fps: float, nu
         "probability": topk[0]["probability"],
         "topk": topk,
         "windows": windows,
-        "segments": video_segments(prediction.window_probs, window_times(prediction.window_frames, fps),
-                                   prediction.classes),
+        "segments": video_segments(prediction.window_probs, times, prediction.classes),
         "frames": num_frames,
         "fps": round(fps, 6),
         "frame_step": prediction.step,

@@ -19,6 +19,7 @@ from stts.cli import main
 from stts.clip import ClipSpec
 from stts.data import ClipDataset, prepare_dataset, read_spec
 from stts.data.video import read_kept_frames, resize_to_stored
+from stts.inference.annotate import write_mp4 as write_h264
 from stts.inference.predict import Predictor
 from stts.inference.sources import Source, collect_sources, output_names
 from stts.inference.windows import frame_probabilities, frame_slots, window_frame_range
@@ -222,6 +223,19 @@ def test_infer_writes_json_csv_and_an_annotated_copy_per_video(files, tmp_path, 
     with av.open(str(out / "good.annotated.mp4")) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
     assert frame[4:8, 2:30].mean() < 120 and frame[20:24].mean() > 200  # the box, and white below it
+
+
+@pytest.mark.parametrize("size, reordered", [((240, 320), True), ((1088, 1920), False)])
+def test_frames_over_720p_are_encoded_without_reordering(size, reordered, tmp_path):
+    # no B-frames (decode order = display order) means no look-ahead: x264's 1080p frame pool 179 -> 75 MB
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 200, (size[0] // 16, size[1] // 16, 3), dtype=np.uint8).repeat(16, 0).repeat(16, 1)
+    frames = np.stack([np.roll(base, 8 * i, axis=1) for i in range(12)])
+    path = write_h264(frames, 25, tmp_path / "out.mp4")
+    with av.open(str(path)) as container:
+        packets = [p for p in container.demux(video=0) if p.size]
+    assert len(packets) == len(frames)
+    assert any(p.pts != p.dts for p in packets) == reordered
 
 
 def test_odd_sizes_and_rotation_metadata(files, tmp_path, capsys):

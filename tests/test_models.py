@@ -1,6 +1,9 @@
 """The four networks: the seed's parameter counts, shapes, gradients and fast paths."""
 
+import copy
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -8,7 +11,7 @@ import torch
 from stts.cli import main
 from stts.errors import SttsError
 from stts.models import build_model, list_models
-from stts.models.layers import Conv3d, GridAttentionGate
+from stts.models.layers import Conv3d, GridAttentionGate, fold_batch_norms
 from stts.models.summary import count_parameters
 from stts.runtime import bf16_supported
 
@@ -84,6 +87,32 @@ def test_eval_mode_is_deterministic(name):
     x = torch.rand(2, 3, 8, 32, 32)
     with torch.no_grad():
         assert torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_folding_batch_norms_keeps_the_function(name):
+    torch.manual_seed(0)
+    model = build_model(name, 5, width=8).double().eval()
+    for module in model.modules():  # trained-looking statistics, not the identity of a fresh network
+        if isinstance(module, torch.nn.BatchNorm3d):
+            module.running_mean.uniform_(-1, 1), module.running_var.uniform_(0.5, 2)
+            module.weight.data.uniform_(0.5, 2), module.bias.data.uniform_(-1, 1)
+    folded = fold_batch_norms(copy.deepcopy(model))
+    norms = [sum(isinstance(m, torch.nn.BatchNorm3d) for m in net.modules()) for net in (model, folded)]
+    assert norms[1] < norms[0] or norms[0] == 0
+    x = torch.rand(2, 3, 8, 32, 32, dtype=torch.float64)
+    with torch.no_grad():
+        expected = model(x)
+        torch.testing.assert_close(folded(x), expected, rtol=1e-9, atol=1e-9 * expected.abs().max().item())
+
+
+def test_a_network_built_on_the_meta_device_costs_no_compiler_imports():
+    # random initialisation of meta tensors goes through torch._refs and imports torch._dynamo (~76 MB)
+    code = ("import sys, torch\nfrom stts.models import build_model\nwith torch.device('meta'):\n"
+            "    model = build_model('stts-a', 5, width=8)\nassert all(p.is_meta for p in model.parameters())\n"
+            "print('torch._dynamo' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -77,15 +77,29 @@ def checkpoint_spec(state: dict[str, Any], path: str | Path = "checkpoint") -> C
 
 
 def model_from_checkpoint(state: dict[str, Any], path: str | Path = "checkpoint") -> nn.Module:
-    """Rebuild the checkpoint's network from its config and load its weights."""
+    """Rebuild the checkpoint's network from its config, its parameters being the checkpoint's own tensors
+    (channels-last-3d where 5-D).
+
+    The network is built on the meta device and the loaded tensors are assigned, not copied: a
+    full-width STTS-A then takes its weights' memory once, not twice (a fresh initialisation plus the
+    loaded copy), and skips the random initialisation. The 5-D weights are made channels-last in
+    ``state`` one by one, so the conversion holds at most one extra tensor at a time.
+    """
     config = state["config"]
-    model = build_model(config["model_type"], len(state["classes"]), width=config.get("width", 64),
-                        blocks=config.get("blocks", (2, 2, 2, 2)), in_channels=checkpoint_spec(state, path).network_channels)
-    load_weights(model, state["model"], path)
+    with torch.device("meta"):
+        model = build_model(config["model_type"], len(state["classes"]), width=config.get("width", 64),
+                            blocks=config.get("blocks", (2, 2, 2, 2)),
+                            in_channels=checkpoint_spec(state, path).network_channels)
+    weights = state["model"]
+    for name, tensor in weights.items():
+        if tensor.dim() == 5:
+            weights[name] = tensor.contiguous(memory_format=torch.channels_last_3d)
+    load_weights(model, weights, path, assign=True)
     return model
 
 
-def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: str | Path, skip_classifier: bool = False) -> None:
+def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: str | Path, skip_classifier: bool = False,
+                 assign: bool = False) -> None:
     """Load ``weights`` into ``model``, explaining a mismatch instead of dumping a key list.
 
     With ``skip_classifier`` the final linear layer is left as initialised (warm start
@@ -108,7 +122,7 @@ def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: str |
         if unexpected:
             details.append(f"{len(unexpected)} unexpected weights (e.g. {unexpected[0]})")
         raise SttsError(f"{path}: weights do not fit this network: {'; '.join(details)}")
-    model.load_state_dict(weights, strict=not skip_classifier)
+    model.load_state_dict(weights, strict=not skip_classifier, assign=assign)
 
 
 def last_linear_prefix(model: nn.Module) -> str:

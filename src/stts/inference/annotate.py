@@ -51,10 +51,15 @@ def frame_rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
+# frames larger than 720p are encoded without look-ahead or B-frames (x264's zerolatency): at 1080p its
+# frame pool then takes 75 MB instead of 179 MB, for files about 1.7x larger (measured with PyAV's libx264)
+LOW_LATENCY_PIXELS = 1280 * 720
+
+
 class H264Writer:
     """Frames written one by one as H.264 (yuv420p) at ``rate``, one output frame per input frame; the stream's
     size is the first frame's. yuv420p needs even sizes, so an odd width or height gets one replicated edge
-    column or row."""
+    column or row. Frames over ``LOW_LATENCY_PIXELS`` are encoded without look-ahead, to bound memory."""
 
     def __init__(self, container, rate: Fraction, crf: int):
         self.container, self.rate, self.crf = container, rate, crf
@@ -64,8 +69,10 @@ class H264Writer:
         height, width = frame.shape[:2]
         pad_h, pad_w = height % 2, width % 2
         if self.stream is None:
-            self.stream = self.container.add_stream("libx264", rate=self.rate,
-                                                    options={"crf": str(self.crf), "preset": "veryfast"})
+            options = {"crf": str(self.crf), "preset": "veryfast"}
+            if width * height > LOW_LATENCY_PIXELS:
+                options["tune"] = "zerolatency"
+            self.stream = self.container.add_stream("libx264", rate=self.rate, options=options)
             self.stream.width, self.stream.height, self.stream.pix_fmt = width + pad_w, height + pad_h, "yuv420p"
             self.stream.codec_context.time_base = 1 / self.rate
         if pad_h or pad_w:

@@ -26,6 +26,7 @@ import torch
 
 from ..clip import ClipSpec
 from ..data.video import FrameConverter
+from ..runtime import release_free_memory
 from .predict import Predictor, VideoPrediction
 from .windows import window_frame_range
 
@@ -57,6 +58,7 @@ class WindowRunner:
     def run(self, windows: list[Window]) -> Done:
         clips = torch.from_numpy(np.stack([w.clip for w in windows])).permute(0, 4, 1, 2, 3)  # (N, 3, T, H, W)
         probabilities = self.predictor.loaded.probabilities(clips).numpy()
+        release_free_memory()
         if self.on_batch is not None:
             self.on_batch(clips, [w.start for w in windows], probabilities)
         return Done(windows, probabilities, time.perf_counter())

@@ -36,7 +36,7 @@ class C3D(nn.Module):
             nn.Linear(hidden, num_classes),
         )
         for module in self.modules():
-            if isinstance(module, (nn.Conv3d, nn.Linear)):
+            if isinstance(module, (nn.Conv3d, nn.Linear)) and not module.weight.is_meta:  # see resnet.init_weights
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
                 nn.init.zeros_(module.bias)
 

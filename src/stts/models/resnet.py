@@ -83,7 +83,11 @@ class VideoResNet(nn.Module):
 
 
 def init_weights(model: nn.Module) -> None:
+    """He initialisation; a network built on the meta device (to take a checkpoint's tensors) is left as is,
+    since random numbers on meta tensors import torch's whole compiler stack (~76 MB) for nothing."""
     for module in model.modules():
+        if any(p.is_meta for p in module.parameters(recurse=False)):
+            continue
         if isinstance(module, nn.Conv3d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             if module.bias is not None:

@@ -2,7 +2,7 @@
 and frames per second against the seed's way (one fp32 forward pass per frame).
 
     .venv/bin/python benchmarks/bench_infer.py [--minutes 30] [--hd-minutes 2] [--models 64,16]
-        [--memory-batch-sizes 8,2] [--whole-max-minutes 4] [--width 64] [--seconds 10] [--seed-passes 4] [--no-seed]
+        [--memory-batch-sizes auto,8,2] [--whole-max-minutes 4] [--width 64] [--seconds 10] [--seed-passes 4] [--no-seed]
 
 Memory table: a ``--minutes`` 320x240 25 fps MPEG-4 AVI and a ``--hd-minutes`` 1920x1080 25 fps
 one (moving rectangles), each inferred in a fresh process per row (peak RSS from ``wait4``) with
@@ -73,7 +73,7 @@ def write_checkpoint(path: Path, width: int) -> Path:
                             "classes": [str(i) for i in range(101)]}, path)
 
 
-def child(path_kind: str, video: str, checkpoint: str, out: str, batch_size: int) -> None:
+def child(path_kind: str, video: str, checkpoint: str, out: str, batch_size: int | None) -> None:
     """One inference in this (fresh) process; prints what the parent tabulates."""
     predictor = Predictor(checkpoint, batch_size=batch_size)
     begin = time.perf_counter()
@@ -82,13 +82,13 @@ def child(path_kind: str, video: str, checkpoint: str, out: str, batch_size: int
     else:
         result = infer_whole_video(Path(video), "bench", predictor, Path(out), None, 5, progress=False)
     print(json.dumps({"wall": time.perf_counter() - begin, "frames": result.record["frames"],
-                      "duration": result.duration, "precision": predictor.precision}))
+                      "duration": result.duration, "precision": predictor.precision, "batch": predictor.batch_size}))
 
 
-def measure(path_kind: str, video: Path, checkpoint: Path, out: Path, batch_size: int) -> dict:
+def measure(path_kind: str, video: Path, checkpoint: Path, out: Path, batch_size: int | None) -> dict:
     """Wall time, real-time factor and peak RSS of one inference in a child process, and its annotated frames."""
     process = subprocess.Popen([sys.executable, __file__, "--child", path_kind, str(video), str(checkpoint), str(out),
-                                str(batch_size)], stdout=subprocess.PIPE, text=True)
+                                str(batch_size or "auto")], stdout=subprocess.PIPE, text=True)
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -119,7 +119,8 @@ def memory_table(args, root: Path) -> list[str]:
                 row = measure(path_kind, video, checkpoint, root / "out", batch_size)
                 name = "streaming" if path_kind == "stream" else "whole video (before)"
                 check = "= input" if row["annotated"] == row["frames"] else f"{row['annotated']} != {row['frames']}"
-                lines.append(f"| {minutes:g} min {size} | {width} | {batch_size} | {name} ({row['precision']}) | "
+                batch = row["batch"] if batch_size else f"{row['batch']} (default)"
+                lines.append(f"| {minutes:g} min {size} | {width} | {batch} | {name} ({row['precision']}) | "
                              f"{row['frames']} | "
                              f"{row['wall']:.1f} | {row['duration'] / row['wall']:.2f}x | {row['peak_mb']:.0f} | "
                              f"{check} |")
@@ -152,14 +153,16 @@ def time_seed_way(checkpoint: Path, passes: int) -> float:
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         kind, video, checkpoint, out, batch_size = sys.argv[2:7]
-        return child(kind, video, checkpoint, out, int(batch_size))
+        return child(kind, video, checkpoint, out, None if batch_size == "auto" else int(batch_size))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=30.0, help="320x240 video length (default 30; 0 skips it)")
     parser.add_argument("--hd-minutes", type=float, default=2.0, help="1920x1080 video length (default 2; 0 skips)")
     parser.add_argument("--models", type=lambda text: [int(w) for w in text.split(",")], default=[64, 16],
                         help="STTS-A widths for the memory table (default 64,16)")
-    parser.add_argument("--memory-batch-sizes", type=lambda text: [int(b) for b in text.split(",")], default=[8],
-                        help="windows per forward pass in the memory table, each a row (default 8; e.g. 8,2)")
+    parser.add_argument("--memory-batch-sizes", default=[None],
+                        type=lambda text: [None if b == "auto" else int(b) for b in text.split(",")],
+                        help="windows per forward pass in the memory table, each a row: auto (the default: what "
+                             "stts infer picks on this machine) or numbers, e.g. auto,8")
     parser.add_argument("--whole-max-minutes", type=float, default=4.0,
                         help="run the whole-video path on 320x240 videos up to this long (default 4: ~3 GB)")
     parser.add_argument("--width", type=int, default=64, help="network width of the speed table (64: the seed's)")

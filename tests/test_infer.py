@@ -33,7 +33,8 @@ SPEC = ClipSpec(min_kept=8, height=40, clip_len=8, crop_size=32)
 def write_checkpoint(path: Path, seed: int = 0, spec: ClipSpec = SPEC, **config) -> Path:
     torch.manual_seed(seed)
     config = {**CONFIG, **config}
-    model = build_model(config["model_type"], len(CLASSES), width=config["width"], blocks=config["blocks"])
+    model = build_model(config["model_type"], len(CLASSES), width=config["width"], blocks=config["blocks"],
+                        in_channels=spec.network_channels)
     return save_checkpoint({"model": model.state_dict(), "config": config, "classes": CLASSES,
                             "spec": spec.to_dict(), "precision": "fp32"}, path)
 
@@ -122,6 +123,14 @@ def test_windows_are_batched_without_changing_the_result(files, predictor):
     np.testing.assert_allclose(many.window_probs.sum(1), 1, atol=1e-5)
     np.testing.assert_allclose(many.probabilities, many.window_probs.mean(0), atol=1e-6)
     assert many.frame_probs.shape == (60, len(CLASSES))
+
+
+@pytest.mark.parametrize("width, spec, batch", [(64, ClipSpec(), 1), (16, ClipSpec(), 4),
+                                                (16, ClipSpec(clip_len=16, crop_size=48, temporal_residual=True), 8)])
+def test_a_cpu_pass_takes_as_many_windows_as_its_activations_allow(width, spec, batch, tmp_path):
+    # full width at the seed's 32x112x112: a batch of 8 held 2.7 GB and was no faster than 1
+    checkpoint = write_checkpoint(tmp_path / "c.pt", spec=spec, width=width, blocks=[2, 2, 2, 2])
+    assert Predictor(checkpoint, device="cpu", batch_size=None).batch_size == batch
 
 
 def test_windows_sample_frames_with_the_training_step(predictor):

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from .checkpoint import checkpoint_spec, load_checkpoint, model_from_checkpoint
-from .models.layers import fold_batch_norms
 from .clip import ClipSpec
 from .errors import SttsError
+from .models.layers import fold_batch_norms
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 

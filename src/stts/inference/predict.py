@@ -18,11 +18,14 @@ from tqdm import tqdm
 from ..data.video import resize_to_stored
 from ..errors import SttsError
 from ..models import build_model
-from ..models.summary import forward_flops
+from ..models.summary import largest_activation
 from ..runtime import load_model
 from .windows import frame_probabilities, frame_slots, window_frame_range
 
-CPU_PASS_GFLOP = 16
+# activations of a pass on a CPU: a window takes about ACTIVATION_FACTOR times its largest fp32 tensor (measured:
+# full-width STTS-A at 32x112x112, largest 44 MB, 220-330 MB a window; width 16 there, 60-90 MB a window)
+CPU_PASS_BYTES = 384 * 2**20
+ACTIVATION_FACTOR = 8
 
 
 @dataclass
@@ -53,8 +56,8 @@ class Predictor:
 
     ``precision`` 'auto' runs the precision the network was trained in where the hardware runs
     it natively; ``batch_size`` windows go through the network at once. None: 8 on a GPU; on a CPU as many
-    (1 to 8) as keep a pass under ``CPU_PASS_GFLOP``: a batch of 8 full-width 32x112x112 windows held 2.7 GB of
-    activations and ran no faster than one at a time, while small networks gain from batching
+    (1 to 8) as keep a pass's activations under ``CPU_PASS_BYTES``: a batch of 8 full-width 32x112x112 windows
+    held 2.7 GB and ran no faster than one at a time, while small networks gain from batching
     (``benchmarks/bench_infer.py``).
     """
 
@@ -68,13 +71,16 @@ class Predictor:
         self.batch_size = batch_size or (self.cpu_batch_size() if self.device.type == "cpu" else 8)
 
     def cpu_batch_size(self) -> int:
-        """Windows a pass on a CPU: up to 8, a pass under ``CPU_PASS_GFLOP`` (a full-width 32x112x112 window alone is ~175)."""
+        """Windows a pass on a CPU: as many (1 to 8) as keep its activations within ``CPU_PASS_BYTES``. Full-width
+        32x112x112 windows: 1 (a batch of 8 held 2.7 GB and ran no faster); width 16 there: 4 (faster than 1);
+        ``--preset small``'s 16x48x48 clips: 8."""
         with torch.device("meta"):
             network = build_model(self.config["model_type"], len(self.classes), width=self.config.get("width", 64),
                                   blocks=self.config.get("blocks", (2, 2, 2, 2)), in_channels=self.spec.network_channels)
         _, frames, height, width = self.spec.input_shape()
-        gflop = forward_flops(network, (frames, height, width), self.spec.network_channels) / 1e9
-        return int(min(8, max(1, CPU_PASS_GFLOP // max(gflop, 1e-3))))
+        window_bytes = ACTIVATION_FACTOR * 4 * largest_activation(network, (frames, height, width),
+                                                                  self.spec.network_channels)
+        return int(min(8, max(1, CPU_PASS_BYTES // window_bytes)))
 
     def default_stride(self) -> int:
         """A quarter of a clip's span, in kept frames."""

@@ -76,6 +76,13 @@ def checkpoint_spec(state: dict[str, Any], path: str | Path = "checkpoint") -> C
     return ClipSpec.from_dict(state.get("spec"), str(path))
 
 
+def meta_network(config: dict[str, Any], num_classes: int, in_channels: int) -> nn.Module:
+    """The network a checkpoint's config describes, on the meta device (no memory, no initialisation)."""
+    with torch.device("meta"):
+        return build_model(config["model_type"], num_classes, width=config.get("width", 64),
+                           blocks=config.get("blocks", (2, 2, 2, 2)), in_channels=in_channels)
+
+
 def model_from_checkpoint(state: dict[str, Any], path: str | Path = "checkpoint") -> nn.Module:
     """Rebuild the checkpoint's network from its config, its parameters being the checkpoint's own tensors
     (channels-last-3d where 5-D).
@@ -85,11 +92,7 @@ def model_from_checkpoint(state: dict[str, Any], path: str | Path = "checkpoint"
     loaded copy), and skips the random initialisation. The 5-D weights are made channels-last in
     ``state`` one by one, so the conversion holds at most one extra tensor at a time.
     """
-    config = state["config"]
-    with torch.device("meta"):
-        model = build_model(config["model_type"], len(state["classes"]), width=config.get("width", 64),
-                            blocks=config.get("blocks", (2, 2, 2, 2)),
-                            in_channels=checkpoint_spec(state, path).network_channels)
+    model = meta_network(state["config"], len(state["classes"]), checkpoint_spec(state, path).network_channels)
     weights = state["model"]
     for name, tensor in weights.items():
         if tensor.dim() == 5:

@@ -156,3 +156,9 @@ def test_the_temporal_residual_keeps_what_moves_and_cancels_what_stands_still():
         moving[t, t, 4 + t] = True
     assert residual[moving].min() > residual[~moving].max()
     assert ClipSpec.from_dict(spec.to_dict()) == spec and "temporal residual" in spec.describe()
+
+
+@pytest.mark.parametrize("clip_len, frames, stride", [(16, 48, 3), (16, 46, 3), (16, 45, 2), (16, 10, 1), (1, 90, 1)])
+def test_the_spanning_stride_is_the_largest_whose_clip_fits_the_video(clip_len, frames, stride):
+    assert ClipSpec.spanning_stride(clip_len, frames) == stride
+    assert ClipSpec(clip_len=clip_len, clip_stride=stride).span <= max(frames, clip_len)

@@ -52,3 +52,13 @@ def test_show_clips_writes_the_grid_and_the_sanity_run_says_the_loss_goes_down(p
     assert code == 0, printed
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
     assert "frames per video" in printed and "the loss goes down" in printed
+
+
+def test_an_auto_stride_makes_the_clip_span_the_median_training_video(prepared, tmp_path, capsys):
+    code = main(["show-clips", str(prepared), "--out", str(tmp_path / "clips.png"), "--count", "2", "--frames", "2",
+                 "--preset", "small", "--clip-len", "8", "--workers", "0"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    # 40 stored frames a video: every 5th spans 36 of them, every 6th would span 43
+    assert "--clip-stride auto: 5 (a 8-frame clip spans 36 stored frames; the median training video has 40)" in printed
+    assert "8 frames, every 5th stored frame" in printed

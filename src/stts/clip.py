@@ -204,6 +204,18 @@ class ClipSpec:
             return start + np.arange(self.clip_len) * self.clip_stride
         return np.arange(self.clip_len) * num_frames // self.clip_len
 
+    @staticmethod
+    def spanning_stride(clip_len: int, stored_frames: float) -> int:
+        """The largest clip stride whose clip spans no more than ``stored_frames`` (at least 1).
+
+        A clip that covers a sliver of a video misses motion that unfolds over the whole of it: with
+        2..4 jittering distractors, Grow and Shrink (a slow, steady change of size) were half confused
+        when 16-frame clips spanned 31 of ~48 frames, not when they spanned 46 (issue 10's note).
+        """
+        if clip_len < 2:
+            return 1
+        return max(1, int((stored_frames - 1) // (clip_len - 1)))
+
     def window_starts(self, num_frames: int, stride: int) -> list[int]:
         """Starts of clips ``stride`` stored frames apart; the last one ends on the last frame."""
         if stride < 1:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from ..checkpoint import load_checkpoint
-from ..engine.config import LR_SCHEDULES, PRESETS, TrainConfig, resolve_config, resume_config
+from ..engine.config import AUTO, LR_SCHEDULES, PRESETS, TrainConfig, resolve_config, resume_config
 from ..engine.distributed import launch, parse_gpu_ids
 from ..errors import SttsError
 from ..models import list_models
@@ -50,8 +50,9 @@ def add_recipe_options(add) -> None:
     add("--gpu_ids", "--gpu-ids", dest="gpu_ids",
         help="GPUs to train on, e.g. 0,1 (default: all visible; the CPU when there is no CUDA)")
     add("--clip-len", "--clip_len", dest="clip_len", type=int, help="frames per clip (default 32)")
-    add("--clip-stride", "--clip_stride", dest="clip_stride", type=int,
-        help="stored frames from one clip frame to the next (default 1)")
+    add("--clip-stride", "--clip_stride", dest="clip_stride", type=parse_stride, metavar="N|auto",
+        help="stored frames from one clip frame to the next (default 1); auto: the largest with which a clip "
+             "spans no more than the median training video (--preset small's)")
     add("--crop-size", "--crop_size", dest="crop_size", type=int, help="crop side in pixels (default 112)")
     add("--view", type=float,
         help="evaluation: the centre square of this fraction of the frame's short side, resized to --crop-size "
@@ -89,6 +90,15 @@ def parse_range(text: str) -> tuple[float, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected LO,HI such as 0.6,1.0, got {text!r}") from None
     return low, high
+
+
+def parse_stride(text: str) -> int | str:
+    if text == AUTO:
+        return AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or {AUTO!r}, got {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:

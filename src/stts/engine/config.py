@@ -35,7 +35,7 @@ class TrainConfig:
     blocks: tuple[int, ...] = (2, 2, 2, 2)
     # how clips are sampled from the stored frames: copied into the run's clip spec
     clip_len: int = 32
-    clip_stride: int = 1
+    clip_stride: int | str = 1  # or AUTO: chosen from the training videos' length when the data is opened
     crop_size: int = 112
     view: float | None = None  # see ClipSpec.view and ClipSpec.train_views
     train_views: tuple[float, float] | None = None
@@ -79,9 +79,14 @@ class TrainConfig:
         return cls(**values)
 
     def clip_spec(self, stored: ClipSpec) -> ClipSpec:
-        """The run's clip spec: the data set's storage, with this run's sampling."""
-        return stored.with_sampling(self.clip_len, self.clip_stride, self.crop_size, self.view, self.train_views,
+        """The run's clip spec: the data set's storage, with this run's sampling (an AUTO stride not yet
+        resolved counts as 1: the spec is then only checked, never used)."""
+        stride = 1 if self.clip_stride == AUTO else self.clip_stride
+        return stored.with_sampling(self.clip_len, stride, self.crop_size, self.view, self.train_views,
                                     self.hflip, self.normalisation, self.temporal_residual)
+
+
+AUTO = "auto"
 
 
 # Settings for a small network on a CPU, applied by --preset (and by the data sets whose registry entry
@@ -94,8 +99,9 @@ class TrainConfig:
 # second of CPU, which is what ends the from-scratch plateau sooner. normalisation clip and the
 # temporal residual: without them a fresh network sat at chance on motion-polarity (scenes of
 # random colours) and motion-clutter (static texture and noise); measured in issue 10's note.
+# clip_stride auto: the clip spans the median training video (see ClipSpec.spanning_stride).
 PRESETS: dict[str, dict[str, Any]] = {
-    "small": {"width": 16, "clip_len": 16, "clip_stride": 2, "crop_size": 48, "view": 1.0, "train_views": (0.8, 1.0),
+    "small": {"width": 16, "clip_len": 16, "clip_stride": AUTO, "crop_size": 48, "view": 1.0, "train_views": (0.8, 1.0),
               "normalisation": "clip", "temporal_residual": True, "batch_size": 8, "lr": 2e-3, "lr_schedule": "cosine",
               "epochs": 20, "precision": "fp32"},
 }
@@ -146,8 +152,10 @@ def resume_config(saved: dict[str, Any], given: dict[str, Any], run: Path) -> Tr
 
 def check(config: TrainConfig) -> None:
     """Every option checked before anything is written; the network is built (on no device) to check its size."""
+    if isinstance(config.clip_stride, str) and config.clip_stride != AUTO:
+        raise SttsError(f"--clip-stride must be a number or {AUTO!r}, got {config.clip_stride!r}")
     for name in ("clip_len", "clip_stride", "crop_size", "batch_size", "epochs"):
-        if getattr(config, name) < 1:
+        if getattr(config, name) != AUTO and getattr(config, name) < 1:
             raise SttsError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
     if config.lr <= 0 or config.weight_decay < 0:
         raise SttsError(f"--lr must be positive and --weight-decay not negative, got {config.lr}, {config.weight_decay}")

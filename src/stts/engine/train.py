@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,7 +29,7 @@ from ..errors import SttsError
 from ..models import build_model
 from ..runtime import autocast as make_autocast
 from ..runtime import resolve_precision
-from .config import TrainConfig, data_type_name, per_process_batch, write_config
+from .config import AUTO, TrainConfig, data_type_name, per_process_batch, write_config
 from .distributed import Context, ShardSampler, any_rank, broadcast_object, sync_buffers
 from .metrics import EpochMetrics, MetricMeter
 from .reporting import SPLITS, Reporter
@@ -161,6 +162,8 @@ def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset
     if datasets is None:
         datasets = build_datasets(config, context)
     spec = getattr(datasets["train"], "spec", None) or config.clip_spec(ClipSpec())
+    if config.clip_stride == AUTO:  # data sets built by the caller: their spec says what was chosen
+        config.clip_stride = spec.clip_stride
     check_splits(datasets, config)
     classes = list(datasets["train"].classes)
     dataset = dataset_identity(datasets["train"], config)
@@ -303,7 +306,15 @@ def build_datasets(config: TrainConfig, context: Context) -> dict[str, Dataset]:
             prepare_dataset(kind.name, [], target)
     broadcast_object(None, context)  # the other ranks wait for rank 0's preparation
     root = dataset_root(config.data_type, config.data_root)
-    spec = config.clip_spec(read_spec(root))
+    stored = read_spec(root)
+    if config.clip_stride == AUTO:
+        frames = float(np.median(ClipDataset(root, "train", config.clip_spec(stored)).frame_counts() or [1]))
+        config.clip_stride = ClipSpec.spanning_stride(config.clip_len, frames)
+        if context.is_main:
+            span = (config.clip_len - 1) * config.clip_stride + 1
+            print(f"stts: --clip-stride auto: {config.clip_stride} (a {config.clip_len}-frame clip spans {span} stored "
+                  f"frames; the median training video has {frames:.0f})")
+    spec = config.clip_spec(stored)
     return {split: ClipDataset(root, split, spec, train=split == "train", seed=config.seed) for split in SPLITS}
 
 

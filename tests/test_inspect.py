@@ -26,7 +26,7 @@ def test_warnings_name_a_crop_that_misses_most_of_the_frame_and_a_clip_too_short
     train = ClipDataset(prepared, "train", stored.with_sampling(8, 1, 16, None, None))
     warnings = data_warnings(train.spec, train)
     assert any("16-pixel crop sees 33%" in w and "--view 1.0" in w for w in warnings)
-    assert any("spans 8 of a typical video's 40 stored frames" in w for w in warnings)
+    assert any("spans 8 of a typical video's 40 stored frames" in w and "--clip-stride 5 (or auto)" in w for w in warnings)
     scaled = stored.with_sampling(8, 2, 16, 1.0, (0.8, 1.0))
     assert data_warnings(scaled, ClipDataset(prepared, "train", scaled)) == []
     long = stored.with_sampling(32, 2, 16, 1.0, None)

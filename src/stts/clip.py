@@ -247,8 +247,8 @@ class ClipSpec:
                             "fewer: they are stretched by repeating frames; use a smaller --clip-len or --clip-stride")
         elif self.span < stored_frames / 3:
             warnings.append(f"a clip spans {self.span} of a typical video's {stored_frames:.0f} stored frames (under a "
-                            "third): motion slower than that is not seen; a --clip-stride of "
-                            f"{max(2, int(stored_frames // (2 * self.clip_len)))} covers more of each video")
+                            "third): motion slower than that is not seen; --clip-stride "
+                            f"{self.spanning_stride(self.clip_len, stored_frames)} (or auto) spans a typical video")
         if self.view is None and self.crop_size < 0.7 * short_side:
             warnings.append(f"the {self.crop_size}-pixel crop sees {self.crop_size / short_side:.0%} of the frames' "
                             f"short side ({short_side:.0f} px): what happens elsewhere is cut away; --view 1.0 resizes "

@@ -24,6 +24,9 @@ def default_workers() -> int:
     return min(4, len(os.sched_getaffinity(0)))
 
 
+AUTO = "auto"  # --clip-stride auto
+
+
 @dataclass
 class TrainConfig:
     """Defaults are the seed's recipe (UCF101, STTS-A, Adam 1e-4, 100 epochs of 16 clips)."""
@@ -84,9 +87,6 @@ class TrainConfig:
         stride = 1 if self.clip_stride == AUTO else self.clip_stride
         return stored.with_sampling(self.clip_len, stride, self.crop_size, self.view, self.train_views,
                                     self.hflip, self.normalisation, self.temporal_residual)
-
-
-AUTO = "auto"
 
 
 # Settings for a small network on a CPU, applied by --preset (and by the data sets whose registry entry

@@ -104,6 +104,16 @@ def test_clip_normalisation_is_inside_the_graph(tmp_path):
     assert check_onnx(export_onnx(checkpoint), checkpoint, batches=(2,))["relative"] <= 1e-3
 
 
+def test_camera_stabilisation_is_inside_the_graph(tmp_path):
+    spec = ClipSpec(clip_len=8, crop_size=32, normalisation="clip", temporal_residual=True, stabilise=True)
+    torch.manual_seed(0)
+    model = build_model("stts-a", 3, width=8, blocks=(1, 1, 1, 1), in_channels=spec.network_channels)
+    checkpoint = save_checkpoint({"model": model.state_dict(), "config": {"model_type": "stts-a", "width": 8,
+                                  "blocks": [1, 1, 1, 1]}, "classes": CLASSES[:3], "spec": spec.to_dict(),
+                                  "precision": "fp32"}, tmp_path / "stabilised.pt")
+    assert check_onnx(export_onnx(checkpoint), checkpoint, batches=(2,))["relative"] <= 1e-3
+
+
 def test_c3d_exports_at_the_seeds_crop_where_onnx_has_no_adaptive_pooling(tmp_path):
     # 112-pixel crops leave C3D a 7x7 map for its adaptive max pool to 4x4, which ONNX cannot express
     torch.manual_seed(0)

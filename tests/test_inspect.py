@@ -62,3 +62,4 @@ def test_an_auto_stride_makes_the_clip_span_the_median_training_video(prepared, 
     # 40 stored frames a video: every 5th spans 36 of them, every 6th would span 43
     assert "--clip-stride auto: 5 (a 8-frame clip spans 36 stored frames; the median training video has 40)" in printed
     assert "8 frames, every 5th stored frame" in printed
+    assert "--stabilise auto: off" in printed and "cancelled" not in printed  # a still camera

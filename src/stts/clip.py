@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .camera import stabilise
 from .errors import SttsError
 
 SPEC_VERSION = 1
@@ -67,6 +68,8 @@ class ClipSpec:
     channels: str = "RGB"  # the network's input channel order; the original STTS code fed BGR
     # the network also sees what moves: each frame less the clip's mean frame, as 3 more channels
     temporal_residual: bool = False
+    # the camera's pan and zoom cancelled: every frame resampled into the clip's middle frame's camera (stts.camera)
+    stabilise: bool = False
     version: int = SPEC_VERSION
 
     def __post_init__(self) -> None:
@@ -128,17 +131,19 @@ class ClipSpec:
 
     def with_sampling(self, clip_len: int, clip_stride: int, crop_size: int, view: float | None,
                       train_views: tuple[float, float] | None, hflip: bool | None = None,
-                      normalisation: str = "fixed", temporal_residual: bool = False) -> ClipSpec:
+                      normalisation: str = "fixed", temporal_residual: bool = False,
+                      stabilise: bool = False) -> ClipSpec:
         """This storage with a run's sampling (every sampling field set; ``hflip`` None keeps the data's)."""
         return dataclasses.replace(self, clip_len=clip_len, clip_stride=clip_stride, crop_size=crop_size, view=view,
                                    train_views=None if train_views is None else tuple(train_views),
                                    hflip=self.hflip if hflip is None else hflip, normalisation=normalisation,
-                                   temporal_residual=temporal_residual)
+                                   temporal_residual=temporal_residual, stabilise=stabilise)
 
     def with_input_of(self, other: ClipSpec) -> ClipSpec:
         """This spec with ``other``'s conversion of clips to numbers (a warm start keeps its weights' input)."""
         return dataclasses.replace(self, normalisation=other.normalisation, mean=other.mean, std=other.std,
-                                   channels=other.channels, temporal_residual=other.temporal_residual)
+                                   channels=other.channels, temporal_residual=other.temporal_residual,
+                                   stabilise=other.stabilise)
 
     def storage(self) -> dict[str, Any]:
         """The fields stts prepare decided: two data sets with equal storage hold the same frames."""
@@ -156,7 +161,8 @@ class ClipSpec:
         else:
             crop = f"centre {self.view:.0%} of the short side resized to {self.crop_size}x{self.crop_size}"
         scale = (", each clip standardised" if self.normalisation == "clip" else "") + (
-            ", plus its temporal residual" if self.temporal_residual else "")
+            ", plus its temporal residual" if self.temporal_residual else "") + (
+            ", the camera's pan and zoom cancelled" if self.stabilise else "")
         return (f"{self.clip_len} frames{stride} (stored: {_every(self.keep_every, 'frame')}, denser below "
                 f"{self.min_kept} kept, height {self.height}), {crop}, {self.channels}{scale}")
 
@@ -334,6 +340,8 @@ class ClipSpec:
         and normalisation. Plain tensor operations, so that an exported ONNX graph carries them too.
         """
         x = clips.float() / 255.0
+        if self.stabilise:
+            x = stabilise(x)
         if self.channels == "BGR":
             x = x.flip(1)
         values = x

@@ -65,6 +65,9 @@ def add_recipe_options(add) -> None:
     add("--temporal-residual", "--temporal_residual", dest="temporal_residual", action=argparse.BooleanOptionalAction,
         default=None, help="the network also sees each frame less the clip's mean frame (what moves), as 3 more "
                            "input channels")
+    add("--stabilise", "--stabilize", dest="stabilise", type=parse_switch, metavar="on|off|auto",
+        help="cancel the camera's pan and zoom: every frame of a clip resampled into its middle frame's camera "
+             "(default off); auto: on when the camera moves in the training videos (--preset small's)")
     add("--hflip", action=argparse.BooleanOptionalAction, default=None,
         help="whether training mirrors clips (default: as the data set says)")
     add("--preset", choices=list(PRESETS), help=f"settings for a small CPU: {SMALL}; options given still win")
@@ -99,6 +102,13 @@ def parse_stride(text: str) -> int | str:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number or {AUTO!r}, got {text!r}") from None
+
+
+def parse_switch(text: str) -> bool | str:
+    choices = {"on": True, "off": False, AUTO: AUTO}
+    if text not in choices:
+        raise argparse.ArgumentTypeError(f"expected on, off or {AUTO}, got {text!r}")
+    return choices[text]
 
 
 def run(args: argparse.Namespace) -> int:

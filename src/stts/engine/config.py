@@ -24,7 +24,7 @@ def default_workers() -> int:
     return min(4, len(os.sched_getaffinity(0)))
 
 
-AUTO = "auto"  # --clip-stride auto
+AUTO = "auto"  # --clip-stride auto, --stabilise auto: decided from the training videos when the data is opened
 
 
 @dataclass
@@ -45,6 +45,7 @@ class TrainConfig:
     hflip: bool | None = None  # None: as the data set says
     normalisation: str = "fixed"  # see ClipSpec.normalisation
     temporal_residual: bool = False  # see ClipSpec.temporal_residual
+    stabilise: bool | str = False  # see ClipSpec.stabilise; or AUTO: on when the training videos' camera moves
     batch_size: int = 16  # clips a step over all processes, as the seed's DataParallel
     epochs: int = 100
     lr: float = 1e-4
@@ -86,7 +87,7 @@ class TrainConfig:
         resolved counts as 1: the spec is then only checked, never used)."""
         stride = 1 if self.clip_stride == AUTO else self.clip_stride
         return stored.with_sampling(self.clip_len, stride, self.crop_size, self.view, self.train_views,
-                                    self.hflip, self.normalisation, self.temporal_residual)
+                                    self.hflip, self.normalisation, self.temporal_residual, self.stabilise is True)
 
 
 # Settings for a small network on a CPU, applied by --preset (and by the data sets whose registry entry
@@ -99,11 +100,12 @@ class TrainConfig:
 # second of CPU, which is what ends the from-scratch plateau sooner. normalisation clip and the
 # temporal residual: without them a fresh network sat at chance on motion-polarity (scenes of
 # random colours) and motion-clutter (static texture and noise); measured in issue 10's note.
-# clip_stride auto: the clip spans the median training video (see ClipSpec.spanning_stride).
+# clip_stride auto: the clip spans the median training video (see ClipSpec.spanning_stride); stabilise
+# auto: on when the median training clip's camera moves (see engine.inspect.typical_camera_motion).
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {"width": 16, "clip_len": 16, "clip_stride": AUTO, "crop_size": 48, "view": 1.0, "train_views": (0.8, 1.0),
-              "normalisation": "clip", "temporal_residual": True, "batch_size": 8, "lr": 2e-3, "lr_schedule": "cosine",
-              "epochs": 20, "precision": "fp32"},
+              "normalisation": "clip", "temporal_residual": True, "stabilise": AUTO, "batch_size": 8, "lr": 2e-3,
+              "lr_schedule": "cosine", "epochs": 20, "precision": "fp32"},
 }
 
 LR_SCHEDULES = ("plateau", "cosine")
@@ -152,6 +154,8 @@ def resume_config(saved: dict[str, Any], given: dict[str, Any], run: Path) -> Tr
 
 def check(config: TrainConfig) -> None:
     """Every option checked before anything is written; the network is built (on no device) to check its size."""
+    if config.stabilise not in (True, False, AUTO):
+        raise SttsError(f"--stabilise must be on, off or {AUTO!r}, got {config.stabilise!r}")
     if isinstance(config.clip_stride, str) and config.clip_stride != AUTO:
         raise SttsError(f"--clip-stride must be a number or {AUTO!r}, got {config.clip_stride!r}")
     for name in ("clip_len", "clip_stride", "crop_size", "batch_size", "epochs"):

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
+from ..camera import camera_motion, stabilise
 from ..clip import ClipSpec
 from ..models import build_model
 from ..runtime import autocast, resolve_precision
@@ -53,6 +54,19 @@ def describe_data(datasets: dict, spec: ClipSpec) -> list[str]:
     return lines
 
 
+# --stabilise auto: on when the median clip's camera moves a corner of the view by more than this share of its
+# side (measured on 24 clips a family: motion-camera 0.39, the still-camera families 0.004..0.011)
+CAMERA_MOTION = 0.05
+
+
+def typical_camera_motion(dataset, count: int = 24) -> float:
+    """How far the camera moves a corner of the network's view within the median clip of ``dataset`` (evaluation
+    clips: the middle window, the centre view), as a share of the view's side."""
+    picks = np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int)
+    clips = torch.stack([dataset[int(index)][0] for index in picks]).float() / 255
+    return float(camera_motion(clips).median()) / clips.shape[-1]
+
+
 def data_warnings(spec: ClipSpec, dataset) -> list[str]:
     """One line per way the clips may hide the classes from the network; empty when none is seen."""
     if not len(dataset):
@@ -79,6 +93,8 @@ def clip_grid(dataset, count: int = 8, frames: int = 8, title: str = "") -> Figu
     axes = figure.subplots(len(picks), frames, squeeze=False)
     for row, index in enumerate(picks):
         clip, label = dataset[index]  # (3, T, H, W) uint8, after window, crop, flip and label swap
+        if dataset.spec.stabilise:  # as the network's input conversion does
+            clip = (stabilise(clip[None].float() / 255)[0] * 255).round().to(torch.uint8)
         shown = np.linspace(0, clip.shape[1] - 1, frames).round().astype(int)
         for column, t in enumerate(shown):
             axes[row, column].imshow(clip[:, t].permute(1, 2, 0).numpy())

@@ -164,6 +164,8 @@ def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset
     spec = getattr(datasets["train"], "spec", None) or config.clip_spec(ClipSpec())
     if config.clip_stride == AUTO:  # data sets built by the caller: their spec says what was chosen
         config.clip_stride = spec.clip_stride
+    if config.stabilise == AUTO:
+        config.stabilise = spec.stabilise
     check_splits(datasets, config)
     classes = list(datasets["train"].classes)
     dataset = dataset_identity(datasets["train"], config)
@@ -314,6 +316,14 @@ def build_datasets(config: TrainConfig, context: Context) -> dict[str, Dataset]:
             span = (config.clip_len - 1) * config.clip_stride + 1
             print(f"stts: --clip-stride auto: {config.clip_stride} (a {config.clip_len}-frame clip spans {span} stored "
                   f"frames; the median training video has {frames:.0f})")
+    if config.stabilise == AUTO:
+        from .inspect import CAMERA_MOTION, typical_camera_motion
+
+        share = typical_camera_motion(ClipDataset(root, "train", config.clip_spec(stored)))
+        config.stabilise = share > CAMERA_MOTION
+        if context.is_main:
+            print(f"stts: --stabilise auto: {'on' if config.stabilise else 'off'} (within the median training clip the "
+                  f"camera moves the view's corners by {share:.1%} of its side; on above {CAMERA_MOTION:.0%})")
     spec = config.clip_spec(stored)
     return {split: ClipDataset(root, split, spec, train=split == "train", seed=config.seed) for split in SPLITS}
 

@@ -1,0 +1,121 @@
+"""The camera's pan and zoom, fitted to a clip's frames and cancelled (--stabilise)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from stts.camera import camera_motion, clip_cameras, from_middle, stabilise
+from stts.cli import main
+from stts.clip import ClipSpec
+from stts.data import ClipDataset, prepare_dataset, read_spec
+from stts.data.motion import FAMILIES, MOTIONS, render_scene
+from stts.engine.inspect import CAMERA_MOTION, typical_camera_motion
+
+SIDE = 48
+
+
+def network_view(frames: np.ndarray, side: int = SIDE) -> np.ndarray:
+    """The centre square of the short side resized to ``side``, as --view 1.0 shows it."""
+    height, width = frames.shape[1:3]
+    short = min(height, width)
+    top, left = (height - short) // 2, (width - short) // 2
+    return np.stack([np.asarray(Image.fromarray(f[top:top + short, left:left + short]).resize((side, side), Image.BILINEAR))
+                     for f in frames])
+
+
+def rendered_clips(family: str, frames: int = 16):
+    """One clip of each class, every frame of it spread over the whole video, with the scenes they come from."""
+    scenes, clips, picks = [], [], []
+    for c, motion in enumerate(MOTIONS):
+        scene = render_scene(family, motion, np.random.default_rng([7, list(FAMILIES).index(family), c]))
+        pick = np.linspace(0, len(scene.frames) - 1, frames).round().astype(int)
+        scenes.append(scene)
+        picks.append(pick)
+        clips.append(torch.from_numpy(network_view(scene.frames[pick])).permute(3, 0, 1, 2))
+    return scenes, picks, torch.stack(clips).float() / 255
+
+
+def test_the_fitted_camera_is_the_rendered_one_whatever_the_object_does():
+    scenes, picks, clips = rendered_clips("camera")
+    scale, shift = clip_cameras(clips)
+    scale_errors, shift_errors, shifts = [], [], []
+    for n, (scene, pick) in enumerate(zip(scenes, picks, strict=True)):
+        middle, to_view = len(pick) // 2, SIDE / min(scene.frames.shape[1:3])
+        for k, frame in enumerate(pick):
+            # the middle frame's point x is, in frame k, at zoom_k / zoom_m * x + (centre_m - centre_k) * zoom_k
+            true_scale = scene.zoom[frame] / scene.zoom[pick[middle]]
+            true_shift = (scene.centre[pick[middle]] - scene.centre[frame]) * scene.zoom[frame] * to_view
+            scale_errors.append(abs(float(scale[n, k]) / true_scale - 1))
+            shift_errors.append(float(np.linalg.norm(shift[n, k].numpy() - true_shift)))
+            shifts.append(float(np.linalg.norm(true_shift)))
+    assert np.median(shifts) > 4  # the camera moves: several pixels of the 48-pixel view
+    assert np.median(scale_errors) < 0.005 and np.percentile(scale_errors, 90) < 0.04
+    assert np.median(shift_errors) < 0.2 and np.percentile(shift_errors, 90) < 1.5
+
+
+def test_a_still_camera_is_left_alone():
+    _, _, clips = rendered_clips("polarity")
+    assert float(camera_motion(clips).max()) < 0.5  # pixels of the 48-pixel view
+    assert float((stabilise(clips) - clips).abs().mean()) < 1 / 255 / 10
+
+
+def test_cancelling_a_pan_and_zoom_stills_the_scene():
+    generator = torch.Generator().manual_seed(0)
+    scene = F.interpolate(torch.rand((1, 3, 24, 24), generator=generator), size=(96, 96), mode="bicubic").clamp(0, 1)
+    frames = []
+    for k in range(8):  # the camera pans 1.5 px and zooms in 3 % a frame
+        zoom, pan = 1.03 ** k, 1.5 * k
+        theta = torch.tensor([[[0.5 / zoom, 0, pan / 48], [0, 0.5 / zoom, pan / 96]]])
+        grid = F.affine_grid(theta, (1, 3, 48, 48), align_corners=True)
+        frames.append(F.grid_sample(scene, grid, align_corners=True))
+    clip = torch.stack(frames, 2)  # (1, 3, 8, 48, 48)
+    inner = (slice(None), slice(None), slice(None), slice(12, 36), slice(12, 36))
+    before = (clip[:, :, 1:] - clip[:, :, :-1])[inner].abs().mean()
+    steady = stabilise(clip)
+    after = (steady[:, :, 1:] - steady[:, :, :-1])[inner].abs().mean()
+    assert after < before / 10
+    assert float(camera_motion(clip)[0]) > 10
+
+
+def test_consecutive_cameras_chain_to_the_middle_frame():
+    scale = torch.full((1, 4), 1.1)
+    shift = torch.tensor([[[1.0, 0.0]] * 4])
+    scales, shifts = from_middle(scale, shift)  # 5 frames, the middle is frame 2
+    assert torch.allclose(scales[0], torch.tensor([1.1 ** -2, 1.1 ** -1, 1, 1.1, 1.1 ** 2]))
+    # frame 3 = 1.1 * frame 2 + 1; frame 4 = 1.1 * frame 3 + 1; frame 1 = (frame 2 - 1) / 1.1
+    assert torch.allclose(shifts[0, :, 0], torch.tensor([-(1 + 1.1) / 1.1 ** 2, -1 / 1.1, 0, 1, 2.1]))
+
+
+def test_the_spec_carries_stabilisation_into_the_networks_input():
+    spec = ClipSpec(clip_len=8, crop_size=48, normalisation="clip", temporal_residual=True, stabilise=True)
+    assert ClipSpec.from_dict(spec.to_dict()) == spec
+    assert "the camera's pan and zoom cancelled" in spec.describe()
+    _, _, clips = rendered_clips("camera", frames=8)
+    uint8 = (clips[:2] * 255).round().to(torch.uint8)
+    plain = ClipSpec(clip_len=8, crop_size=48, normalisation="clip", temporal_residual=True)
+    steady = (stabilise(uint8.float() / 255) * 255).round().to(torch.uint8)
+    given = spec.normalise(uint8)
+    # the same as stabilising first, up to the rounding of the stabilised clip to whole grey levels
+    assert (given - plain.normalise(steady)).abs().mean() < (given - plain.normalise(uint8)).abs().mean() / 5
+
+
+@pytest.fixture(scope="module")
+def camera_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("camera") / "motion-camera"
+    prepare_dataset("motion-camera", [], out, height=48, workers=1, progress=False,
+                    options={"train_per_class": 1, "val_per_class": 1, "test_per_class": 1})
+    return out
+
+
+def test_auto_stabilises_where_the_training_videos_camera_moves(camera_data, tmp_path, capsys):
+    spec = read_spec(camera_data).with_sampling(8, 4, 32, 1.0, None)
+    assert typical_camera_motion(ClipDataset(camera_data, "train", spec)) > 2 * CAMERA_MOTION
+    code = main(["show-clips", str(camera_data), "--out", str(tmp_path / "clips.png"), "--count", "2", "--frames", "2",
+                 "--preset", "small", "--clip-len", "8", "--workers", "0"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "--stabilise auto: on" in printed and "the camera's pan and zoom cancelled" in printed

@@ -5,7 +5,7 @@ and from a few hundred videos it does not (issue 10: 56 % on motion-camera, 97 %
 classes under a still camera). Trajectory methods cancel the camera before describing motion
 (Wang & Schmid, "Action recognition with improved trajectories", 2013); this does the same for
 a clip: between consecutive frames it fits x' = s * x + t (zoom s, shift t, about the frame's
-centre) to the grey frames by Gauss-Newton (inverse compositional Lucas-Kanade, coarse to fine),
+centre) to the frames' colours by Gauss-Newton (inverse compositional Lucas-Kanade, coarse to fine),
 with Tukey weights so that what moves against the scene (the action) does not pull the fit, then
 resamples every frame into the middle frame's camera. Plain tensor operations, batched over clips,
 on the clips' device: training, evaluation, inference and serving run the same code.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LEVELS = ((4, 10), (2, 10), (1, 6))  # (pooling, Gauss-Newton steps), coarse to fine: the coarse steps are cheap
+LEVELS = ((4, 8), (2, 6), (1, 3))  # (pooling, Gauss-Newton steps), coarse to fine: the coarse steps are cheap
 KEPT = 0.9  # a fitted camera is kept where it leaves at most this share of a still camera's misfit
 TUKEY = 4.685  # Tukey's biweight constant, in robust standard deviations of the residual
 
@@ -36,24 +36,22 @@ def _sampling_grid(scale: torch.Tensor, shift: torch.Tensor, height: int, width:
 
 
 def _fit_level(template: torch.Tensor, image: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, steps: int):
-    """Refine (scale, shift) so that image(s * x + t) ~ template(x) on one pyramid level (B, h, w)."""
-    height, width = template.shape[1:]
-    padded = F.pad(template[:, None], (1, 1, 1, 1), mode="replicate")[:, 0]
-    grad_y = (padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1]) / 2
-    grad_x = (padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2]) / 2
+    """Refine (scale, shift) so that image(s * x + t) ~ template(x) on one pyramid level (B, C, h, w)."""
+    height, width = template.shape[2:]
+    padded = F.pad(template, (1, 1, 1, 1), mode="replicate")
+    grad_y = (padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1]) / 2
+    grad_x = (padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]) / 2
     ys, xs = _centred_grid(height, width, template.device)
-    steepest = torch.stack([grad_x * xs + grad_y * ys, grad_x, grad_y], 1).flatten(2)  # (B, 3, h*w): d template / d (s, t)
+    # (B, 3, C*h*w): d template / d (s, tx, ty), every colour channel a set of pixels of its own
+    steepest = torch.stack([grad_x * xs + grad_y * ys, grad_x, grad_y], 1).flatten(2)
     interior = torch.zeros(height, width, device=template.device)
     interior[1:-1, 1:-1] = 1
     for _ in range(steps):
         grid = _sampling_grid(scale, shift, height, width)
-        warped = F.grid_sample(image[:, None], grid, align_corners=True)[:, 0]
-        inside = (grid.abs() <= 1).all(-1).float() * interior
-        error = warped - template
-        absolute = (error.abs() * inside).flatten(1)
-        # the median, by a sort: ONNX has no median
-        spread = 1.4826 * absolute.sort(1).values[:, (absolute.shape[1] - 1) // 2].clamp_min(1e-3)
-        weight = inside * (1 - (error / (TUKEY * spread[:, None, None])).square()).clamp_min(0).square()
+        inside = ((grid.abs() <= 1).all(-1).float() * interior)[:, None]
+        error = F.grid_sample(image, grid, align_corners=True) - template
+        spread = 1.4826 * _median((error.abs() * inside).flatten(1)).clamp_min(1e-3)
+        weight = inside * (1 - (error / (TUKEY * spread[:, None, None, None])).square()).clamp_min(0).square()
         weighted = steepest * weight.flatten(1)[:, None]
         hessian = weighted @ steepest.transpose(1, 2)
         damping = 1e-3 * hessian.diagonal(dim1=1, dim2=2).mean(1).clamp_min(1e-6)
@@ -67,12 +65,19 @@ def _fit_level(template: torch.Tensor, image: torch.Tensor, scale: torch.Tensor,
     return scale, shift
 
 
+def _median(values: torch.Tensor) -> torch.Tensor:
+    """(B, K) -> (B,) the lower median of each row; by a sort in an ONNX graph (which has no median), the same value."""
+    if torch.onnx.is_in_onnx_export():
+        return values.sort(1).values[:, (values.shape[1] - 1) // 2]
+    return values.median(1).values
+
+
 def _misfit(template: torch.Tensor, image: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """(B,) mean absolute difference between the template and the image resampled by (scale, shift), where both are seen."""
-    grid = _sampling_grid(scale, shift, *template.shape[1:])
-    inside = (grid.abs() <= 1).all(-1).float()
-    error = (F.grid_sample(image[:, None], grid, align_corners=True)[:, 0] - template).abs()
-    return (error * inside).flatten(1).sum(1) / inside.flatten(1).sum(1).clamp_min(1)
+    grid = _sampling_grid(scale, shift, *template.shape[2:])
+    inside = (grid.abs() <= 1).all(-1).float()[:, None]
+    error = (F.grid_sample(image, grid, align_corners=True) - template).abs()
+    return (error * inside).flatten(1).sum(1) / (inside.flatten(1).sum(1) * template.shape[1]).clamp_min(1)
 
 
 def _solve3(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -83,17 +88,22 @@ def _solve3(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (cofactors.transpose(1, 2) @ b[:, :, None])[..., 0] / determinant[:, None]
 
 
-def consecutive_cameras(grey: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, T, H, W) grey frames -> scale (N, T-1), shift (N, T-1, 2): frame k+1 at s * x + t shows frame k's x."""
-    n, t, height, width = grey.shape
-    template, image = grey[:, :-1].reshape(-1, height, width), grey[:, 1:].reshape(-1, height, width)
-    scale = torch.ones(len(template), device=grey.device)
-    shift = torch.zeros(len(template), 2, device=grey.device)
+def consecutive_cameras(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C, T, H, W) frames -> scale (N, T-1), shift (N, T-1, 2): frame k+1 at s * x + t shows frame k's x.
+
+    All colour channels are fitted: a scene's texture may differ in colour more than in brightness.
+    """
+    n, channels, t, height, width = x.shape
+    frames = x.transpose(1, 2)
+    template = frames[:, :-1].reshape(-1, channels, height, width)
+    image = frames[:, 1:].reshape(-1, channels, height, width)
+    scale = torch.ones(len(template), device=x.device)
+    shift = torch.zeros(len(template), 2, device=x.device)
     for factor, steps in LEVELS:
         if min(height, width) // factor < 8:
             continue
-        pooled_template = F.avg_pool2d(template[:, None], factor)[:, 0] if factor > 1 else template
-        pooled_image = F.avg_pool2d(image[:, None], factor)[:, 0] if factor > 1 else image
+        pooled_template = F.avg_pool2d(template, factor) if factor > 1 else template
+        pooled_image = F.avg_pool2d(image, factor) if factor > 1 else image
         scale, shift = _fit_level(pooled_template, pooled_image, scale, shift / factor, steps)
         shift = shift * factor
     # a fit that does not explain the frames clearly better than a still camera (a cut, a blank or noisy frame) is not kept
@@ -122,7 +132,7 @@ def from_middle(scale: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor,
 
 def clip_cameras(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, 3, T, H, W) values in [0, 1] -> scale (N, T), shift (N, T, 2) of every frame from the middle one."""
-    return from_middle(*consecutive_cameras(x.float().mean(1)))
+    return from_middle(*consecutive_cameras(x.float()))
 
 
 def stabilise(x: torch.Tensor) -> torch.Tensor:

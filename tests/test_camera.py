@@ -98,6 +98,7 @@ def test_the_spec_carries_stabilisation_into_the_networks_input():
     uint8 = (clips[:2] * 255).round().to(torch.uint8)
     plain = ClipSpec(clip_len=8, crop_size=48, normalisation="clip", temporal_residual=True)
     steady = (stabilise(uint8.float() / 255) * 255).round().to(torch.uint8)
+    assert torch.equal(spec.as_seen(uint8), steady) and plain.as_seen(uint8) is uint8  # what show-clips draws
     given = spec.normalise(uint8)
     # the same as stabilising first, up to the rounding of the stabilised clip to whole grey levels
     assert (given - plain.normalise(steady)).abs().mean() < (given - plain.normalise(uint8)).abs().mean() / 5

@@ -357,6 +357,13 @@ class ClipSpec:
             values = torch.cat([values, _standardise(x - x.mean(dim=2, keepdim=True))], dim=1)
         return values
 
+    def as_seen(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 RGB clips (N, 3, T, H, W) -> the same after what the input conversion does to the picture
+        (the camera cancelled, when ``stabilise``), for people to look at."""
+        if not self.stabilise:
+            return clips
+        return (stabilise(clips.float() / 255.0) * 255).round().to(torch.uint8)
+
     @property
     def network_channels(self) -> int:
         """Channels of the network's input: 3, or 6 with the temporal residual."""

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from ..camera import camera_motion, stabilise
+from ..camera import camera_motion
 from ..clip import ClipSpec
 from ..models import build_model
 from ..runtime import autocast, resolve_precision
@@ -55,7 +55,7 @@ def describe_data(datasets: dict, spec: ClipSpec) -> list[str]:
 
 
 # --stabilise auto: on when the median clip's camera moves a corner of the view by more than this share of its
-# side (measured with --preset small's clips: motion-camera 0.27; synthetic-motion, slow, fast, clutter and
+# side (measured with --preset small's clips: motion-camera 0.30; synthetic-motion, slow, fast, clutter and
 # varied 0.000, their fits being no better than a still camera's)
 CAMERA_MOTION = 0.05
 
@@ -94,8 +94,7 @@ def clip_grid(dataset, count: int = 8, frames: int = 8, title: str = "") -> Figu
     axes = figure.subplots(len(picks), frames, squeeze=False)
     for row, index in enumerate(picks):
         clip, label = dataset[index]  # (3, T, H, W) uint8, after window, crop, flip and label swap
-        if dataset.spec.stabilise:  # as the network's input conversion does
-            clip = (stabilise(clip[None].float() / 255)[0] * 255).round().to(torch.uint8)
+        clip = dataset.spec.as_seen(clip[None])[0]
         shown = np.linspace(0, clip.shape[1] - 1, frames).round().astype(int)
         for column, t in enumerate(shown):
             axes[row, column].imshow(clip[:, t].permute(1, 2, 0).numpy())

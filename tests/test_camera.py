@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from stts.camera import camera_motion, clip_cameras, from_middle, stabilise
+from stts.camera import camera_motion, clip_cameras, from_middle, stabilise, to_own_cameras
 from stts.cli import main
 from stts.clip import ClipSpec
 from stts.data import ClipDataset, prepare_dataset, read_spec
@@ -63,22 +63,36 @@ def test_a_still_camera_is_left_alone():
     assert float((stabilise(clips) - clips).abs().mean()) < 1 / 255 / 10
 
 
-def test_cancelling_a_pan_and_zoom_stills_the_scene():
+def panned_clip() -> torch.Tensor:
+    """(1, 3, 8, 48, 48) a smooth random scene; the camera pans 1.5 px and zooms in 3 % a frame."""
     generator = torch.Generator().manual_seed(0)
     scene = F.interpolate(torch.rand((1, 3, 24, 24), generator=generator), size=(96, 96), mode="bicubic").clamp(0, 1)
     frames = []
-    for k in range(8):  # the camera pans 1.5 px and zooms in 3 % a frame
+    for k in range(8):
         zoom, pan = 1.03 ** k, 1.5 * k
         theta = torch.tensor([[[0.5 / zoom, 0, pan / 48], [0, 0.5 / zoom, pan / 96]]])
         grid = F.affine_grid(theta, (1, 3, 48, 48), align_corners=True)
         frames.append(F.grid_sample(scene, grid, align_corners=True))
-    clip = torch.stack(frames, 2)  # (1, 3, 8, 48, 48)
+    return torch.stack(frames, 2)
+
+
+def test_cancelling_a_pan_and_zoom_stills_the_scene():
+    clip = panned_clip()
     inner = (slice(None), slice(None), slice(None), slice(12, 36), slice(12, 36))
     before = (clip[:, :, 1:] - clip[:, :, :-1])[inner].abs().mean()
     steady = stabilise(clip)
     after = (steady[:, :, 1:] - steady[:, :, :-1])[inner].abs().mean()
     assert after < before / 10
     assert float(camera_motion(clip)[0]) > 10
+
+
+def test_maps_over_the_stabilised_clip_go_back_onto_the_frames_as_filmed():
+    clip = panned_clip()
+    middle = stabilise(clip)[:, 0, 4]  # the scene as the middle frame's camera sees it
+    own = to_own_cameras(middle[:, None].expand(1, 8, 48, 48), clip)
+    inner = (slice(None), slice(None), slice(12, 36), slice(12, 36))
+    assert (own - clip[:, 0])[inner].abs().mean() < 0.01  # each frame's own picture of the scene
+    assert (middle[:, None] - clip[:, 0])[inner].abs().mean() > 0.05
 
 
 def test_consecutive_cameras_chain_to_the_middle_frame():

@@ -147,6 +147,20 @@ def stabilise(x: torch.Tensor) -> torch.Tensor:
     return warped.view(n, t, channels, height, width).transpose(1, 2).to(x.dtype)
 
 
+def to_own_cameras(maps: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(N, T, H, W) maps over stabilised clips (the middle frame's camera) -> the same over each frame as it was
+    filmed; ``x`` (N, 3, T, H, W) the clips' values in [0, 1] before stabilisation. Zero where a frame saw
+    what the middle frame did not."""
+    n, t, height, width = maps.shape
+    with torch.autocast(x.device.type, enabled=False):
+        scale, shift = clip_cameras(x)
+        scale, shift = scale.flatten(), shift.flatten(0, 1)
+        # frame k's point y shows the middle frame's (y - t) / s
+        grid = _sampling_grid(1 / scale, -shift / scale[:, None], height, width)
+        moved = F.grid_sample(maps.float().reshape(n * t, 1, height, width), grid, align_corners=True)
+    return moved.view(n, t, height, width)
+
+
 def camera_motion(x: torch.Tensor) -> torch.Tensor:
     """(N, 3, T, H, W) values in [0, 1] -> (N,) how far the camera moves a corner of the view within the clip, px."""
     height, width = x.shape[-2:]

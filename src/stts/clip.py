@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .camera import stabilise
+from .camera import stabilise, to_own_cameras
 from .errors import SttsError
 
 SPEC_VERSION = 1
@@ -363,6 +363,13 @@ class ClipSpec:
         if not self.stabilise:
             return clips
         return (stabilise(clips.float() / 255.0) * 255).round().to(torch.uint8)
+
+    def in_own_cameras(self, maps: np.ndarray, clips: torch.Tensor) -> np.ndarray:
+        """(N, T, crop, crop) maps over the network's input (Grad-CAM heat) -> over each frame of the uint8 clips
+        (N, 3, T, crop, crop) as filmed: moved with the camera when ``stabilise``, else unchanged."""
+        if not self.stabilise:
+            return maps
+        return to_own_cameras(torch.from_numpy(maps), clips.float() / 255.0).numpy()
 
     @property
     def network_channels(self) -> int:

@@ -45,21 +45,15 @@ def test_spaced_starts_and_the_middle_window():
     assert spec.spaced_starts(10, 2) == [0, 0]
 
 
-def test_train_samples_cover_every_window_and_crop_and_flip_and_reverse_only_when_allowed():
+def test_train_samples_cover_every_window_and_crop_and_flip_only_when_allowed():
     spec = ClipSpec(clip_len=32, crop_size=4)
     rng = np.random.default_rng(0)
     samples = [spec.train_sample(40, 6, 8, rng) for _ in range(300)]
     assert {int(s.indices[0]) for s in samples} == set(range(9))
     assert {s.box[:2] for s in samples} == {(t, l) for t in range(3) for l in range(5)}
     assert {s.flip for s in samples} == {True, False}
-    assert not any(s.reverse for s in samples)
     unflipped = spec.replace(hflip=False)
     assert not any(unflipped.train_sample(40, 6, 8, rng).flip for _ in range(50))
-    reversing = spec.replace(reverse=True)
-    assert {reversing.train_sample(40, 6, 8, rng).reverse for _ in range(50)} == {True, False}
-    # a spec written before reversal existed reads back as not reversing
-    old = {k: v for k, v in reversing.to_dict().items() if k != "reverse"}
-    assert ClipSpec.from_dict(old).reverse is False and ClipSpec.from_dict(reversing.to_dict()) == reversing
 
 
 def test_scaled_train_views_and_the_evaluation_view():

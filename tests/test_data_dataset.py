@@ -116,39 +116,3 @@ def test_scaled_views_are_resized_to_the_crop_and_storage_must_match(prepared):
     assert stacked.shape == (6, 3, 4, 24, 24)
     with pytest.raises(SttsError, match="stored as"):
         ClipDataset(prepared, "test", spec.replace(height=64))
-
-
-def test_a_reversed_clip_plays_backwards_and_takes_its_partners_label_only_for_reverse_pairs(tmp_path):
-    for name in ("opens", "closes", "waves"):
-        for i in range(3):
-            write_video(tmp_path / "videos" / name / f"{i}.avi", frames=30, width=48, height=40, seed=i)
-    (tmp_path / "videos" / "reverse_pairs.txt").write_text("opens closes\n")
-    prepare_dataset("folder", [tmp_path / "videos"], tmp_path / "out", height=40, workers=1, progress=False)
-    from stts.data import read_info
-
-    assert read_info(tmp_path / "out")["reverse_pairs"] == [["opens", "closes"]]
-    stored = read_spec(tmp_path / "out")
-    assert stored.reverse is True and stored.hflip is False
-    dataset = ClipDataset(tmp_path / "out", "train", stored.with_sampling(8, 3, 32, 1.0, None), train=True)
-    forwards = ClipDataset(tmp_path / "out", "train", stored.with_sampling(8, 3, 32, 1.0, None, reverse=False),
-                           train=True)
-    assert not forwards.spec.reverse
-    swapped = {name: 0 for name in dataset.classes}
-    for epoch in range(6):
-        dataset.set_epoch(epoch)
-        for index in range(len(dataset)):
-            clip, label = dataset[index]
-            true_label = dataset.labels[index]
-            rng = np.random.default_rng([dataset.seed, epoch, index])
-            sample = dataset.spec.train_sample(len(dataset.store.entries[dataset.videos[index]]["sizes"]), 40, 48, rng)
-            frames = dataset.spec.to_crop(dataset.store.read_frames(dataset.videos[index], sample.indices, sample.box))
-            expected = torch.from_numpy(frames).permute(3, 0, 1, 2)
-            if label != true_label:
-                swapped[dataset.classes[true_label]] += 1
-                assert sample.reverse and {dataset.classes[label], dataset.classes[true_label]} == {"opens", "closes"}
-                assert torch.equal(clip, expected.flip(1))
-            else:
-                assert torch.equal(clip, expected)
-    assert swapped["opens"] > 0 and swapped["closes"] > 0 and swapped["waves"] == 0
-    forwards_labels = [forwards[index][1] for index in range(len(forwards))]
-    assert forwards_labels == forwards.labels

@@ -9,7 +9,7 @@ import pytest
 
 from stts.data import prepare_dataset, read_video
 from stts.data.drawing import coverage
-from stts.data.motion import FAMILIES, FLIP_PAIRS, MOTIONS, REVERSE_PAIRS, generate_family, render_scene, render_video
+from stts.data.motion import FAMILIES, FLIP_PAIRS, MOTIONS, generate_family, render_scene, render_video
 from stts.errors import SttsError
 
 AXIS = {"MoveLeft": (0, -1), "MoveRight": (0, 1), "MoveUp": (1, -1), "MoveDown": (1, 1)}
@@ -46,7 +46,6 @@ def test_families_classes_and_flip_pairs():
     assert all(isinstance(about, str) and "\n" not in about for about in FAMILIES.values())
     assert MOTIONS == ("MoveLeft", "MoveRight", "MoveUp", "MoveDown", "Grow", "Shrink")
     assert FLIP_PAIRS == (("MoveLeft", "MoveRight"),)
-    assert REVERSE_PAIRS == (("MoveLeft", "MoveRight"), ("MoveUp", "MoveDown"), ("Grow", "Shrink"))
     with pytest.raises(SttsError, match="wobbly"):
         render_video("wobbly", "Grow", np.random.default_rng(0))
     with pytest.raises(SttsError, match="Spin"):
@@ -199,6 +198,5 @@ def test_each_family_is_a_data_set_that_prepare_makes_with_its_flip_pairs(tmp_pa
     assert (result["train"], result["val"], result["test"]) == (12, 6, 6)
     info = read_info(out)
     assert info["flip_pairs"] == [["MoveLeft", "MoveRight"]] and info["spec"]["hflip"] is True
-    assert info["reverse_pairs"] == [list(pair) for pair in REVERSE_PAIRS] and info["spec"]["reverse"] is True
     with pytest.raises(SttsError, match="has no option frames"):
         prepare_dataset("motion-fast", [], tmp_path / "x", options={"frames": 3}, progress=False)

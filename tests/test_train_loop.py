@@ -9,7 +9,6 @@ import torch
 
 from conftest import moving_squares
 from stts import checkpoint as ckpt
-from stts.clip import ClipSpec
 from stts.engine.config import TrainConfig, per_process_batch, resolve_config, resume_config
 from stts.engine.reporting import COLUMNS, read_statistics
 from stts.engine.train import fit, improves
@@ -195,14 +194,6 @@ def test_the_small_preset_applies_to_any_data_and_the_options_given_win(tmp_path
     assert (seed.preset, seed.width, seed.clip_len, seed.normalisation, seed.stabilise) == (None, 64, 32, "fixed", False)
     with pytest.raises(SttsError, match="--stabilise must be on, off or 'auto'"):
         resolve_config({"data_type": str(tmp_path / "my_videos"), "stabilise": "yes", "out": str(tmp_path / "r4")})
-
-
-def test_training_reverses_clips_as_the_data_says_unless_told_not_to(tmp_path):
-    reversing = ClipSpec(hflip=False, reverse=True)
-    given = {"data_type": str(tmp_path / "my_videos"), "preset": "small", "out": str(tmp_path / "run")}
-    assert resolve_config(given).clip_spec(reversing).reverse is True
-    assert resolve_config({**given, "reverse": False}).clip_spec(reversing).reverse is False
-    assert resolve_config({**given, "reverse": True}).clip_spec(ClipSpec()).reverse is True
 
 
 def test_a_temporal_residual_run_saves_its_input_and_is_rebuilt_from_the_checkpoint(tmp_path):

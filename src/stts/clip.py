@@ -38,7 +38,6 @@ class ClipSample:
     indices: np.ndarray  # stored-frame indices, in clip order (repeats when a video is short)
     box: tuple[int, int, int, int]  # (top, left, height, width) on the stored frame
     flip: bool = False
-    reverse: bool = False  # drawn for a clip training may play backwards (see ClipSpec.reverse)
 
 
 @dataclass(frozen=True)
@@ -52,9 +51,6 @@ class ClipSpec:
     min_kept: int = 32  # ... or every 3rd/2nd/1st when fewer than this would be kept (the seed's rule)
     height: int = 128  # stored frames have this height, the width in proportion (see stored_shape)
     hflip: bool = True  # whether training may mirror clips (a flip-sensitive data set says no, or names flip pairs)
-    # whether training may play clips backwards: only clips of the data set's reverse pairs (classes a video
-    # played backwards turns into one another), which then take their partner's label
-    reverse: bool = False
     # how clips are sampled from stored frames (stts train)
     clip_len: int = 32  # frames a clip
     clip_stride: int = 1  # stored frames from one clip frame to the next
@@ -136,14 +132,12 @@ class ClipSpec:
     def with_sampling(self, clip_len: int, clip_stride: int, crop_size: int, view: float | None,
                       train_views: tuple[float, float] | None, hflip: bool | None = None,
                       normalisation: str = "fixed", temporal_residual: bool = False,
-                      stabilise: bool = False, reverse: bool | None = None) -> ClipSpec:
-        """This storage with a run's sampling (every sampling field set; ``hflip`` and ``reverse`` None keep
-        the data's)."""
+                      stabilise: bool = False) -> ClipSpec:
+        """This storage with a run's sampling (every sampling field set; ``hflip`` None keeps the data's)."""
         return dataclasses.replace(self, clip_len=clip_len, clip_stride=clip_stride, crop_size=crop_size, view=view,
                                    train_views=None if train_views is None else tuple(train_views),
                                    hflip=self.hflip if hflip is None else hflip, normalisation=normalisation,
-                                   temporal_residual=temporal_residual, stabilise=stabilise,
-                                   reverse=self.reverse if reverse is None else reverse)
+                                   temporal_residual=temporal_residual, stabilise=stabilise)
 
     def with_input_of(self, other: ClipSpec) -> ClipSpec:
         """This spec with ``other``'s conversion of clips to numbers (a warm start keeps its weights' input)."""
@@ -156,9 +150,8 @@ class ClipSpec:
         return {"keep_every": self.keep_every, "min_kept": self.min_kept, "height": self.height}
 
     def prepared_dict(self) -> dict[str, Any]:
-        """What stts prepare writes into dataset.json: the storage, flip and reversal behaviour; training adds
-        the rest."""
-        return {**self.storage(), "hflip": self.hflip, "reverse": self.reverse, "version": self.version}
+        """What stts prepare writes into dataset.json: the storage and the flip behaviour; training adds the rest."""
+        return {**self.storage(), "hflip": self.hflip, "version": self.version}
 
     def describe(self) -> str:
         """One line for people: what a clip is made of."""
@@ -275,8 +268,7 @@ class ClipSpec:
                             "view (--preset small does)")
 
     def train_sample(self, num_frames: int, height: int, width: int, rng: np.random.Generator) -> ClipSample:
-        """A random window, a random square region, a random flip (when ``hflip``) and a random reversal (when
-        ``reverse``; whether the clip's class may be reversed is the data set's to say), drawn from ``rng``."""
+        """A random window, a random square region and a random flip (when ``hflip``), drawn from ``rng``."""
         start = int(rng.integers(0, max(num_frames - self.span, 0) + 1))
         if self.train_views is None:
             side = self.crop_size
@@ -285,8 +277,7 @@ class ClipSpec:
             side = max(1, round(rng.uniform(low, high) * min(height, width)))
         top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
         flip = bool(rng.integers(0, 2)) if self.hflip else False
-        reverse = bool(rng.integers(0, 2)) if self.reverse else False
-        return ClipSample(self.window_indices(start, num_frames), (top, left, side, side), flip, reverse)
+        return ClipSample(self.window_indices(start, num_frames), (top, left, side, side), flip)
 
     def eval_samples(self, num_frames: int, height: int, width: int, windows: int = 1,
                      crops: int = 1) -> list[ClipSample]:

@@ -70,9 +70,6 @@ def add_recipe_options(add) -> None:
              "(default off); auto: on when the camera moves in the training videos (--preset small's)")
     add("--hflip", action=argparse.BooleanOptionalAction, default=None,
         help="whether training mirrors clips (default: as the data set says)")
-    add("--reverse", action=argparse.BooleanOptionalAction, default=None,
-        help="whether training plays clips of the data set's reverse pairs backwards, with the partner's label "
-             "(default: when the data set names reverse pairs)")
     add("--preset", choices=list(PRESETS), help=f"settings for a small CPU: {SMALL}; options given still win")
     add("--width", type=int, help="network width: channels of the stem (default 64, the seed's)")
     add("--lr", type=float, help="Adam learning rate (default 1e-4)")

@@ -57,15 +57,6 @@ def flipped_labels(classes: list[str], flip_pairs: list[list[str]]) -> list[int]
     return mapping
 
 
-def reversed_labels(classes: list[str], reverse_pairs: list[list[str]]) -> list[int | None]:
-    """Each label's label when its clip is played backwards: its partner in ``reverse_pairs``, or None
-    (a class without one is never reversed: backwards it may be no class at all)."""
-    mapping: list[int | None] = [None] * len(classes)
-    for a, b in reverse_pairs:
-        mapping[classes.index(a)], mapping[classes.index(b)] = classes.index(b), classes.index(a)
-    return mapping
-
-
 def read_manifest(root: str | Path, split: str) -> tuple[list[str], list[int]]:
     path = Path(root) / MANIFESTS / f"{split}.tsv"
     if not path.is_file():
@@ -79,8 +70,7 @@ class ClipDataset(Dataset):
 
     ``train``: one random clip (``ClipSpec.train_sample``) drawn from (seed, epoch, index), so that
     it differs every epoch (call ``set_epoch``) and does not depend on the number of workers; a
-    flipped clip of a class in the data set's flip pairs takes its partner's label, and so does a
-    reversed clip (frames in backward order) of a class in its reverse pairs. Otherwise
+    flipped clip of a class in the data set's flip pairs takes its partner's label. Otherwise
     ``windows`` evenly spaced windows x ``crops`` views (``ClipSpec.eval_samples``), stacked as
     (views, 3, T, H, W) when there is more than one. ``spec`` defaults to the data set's own.
     """
@@ -98,9 +88,7 @@ class ClipDataset(Dataset):
         self.split, self.train, self.windows, self.crops, self.seed, self.epoch = split, train, windows, crops, seed, 0
         self.classes = read_classes(self.root)
         self.videos, self.labels = read_manifest(self.root, split)
-        info = read_info(self.root)
-        self.flipped_label = flipped_labels(self.classes, info.get("flip_pairs", []))
-        self.reversed_label = reversed_labels(self.classes, info.get("reverse_pairs", []))
+        self.flipped_label = flipped_labels(self.classes, read_info(self.root).get("flip_pairs", []))
         self.store = open_store(self.root / STORE)
         for video in self.videos:
             entry = self.store.entries.get(video)
@@ -126,11 +114,8 @@ class ClipDataset(Dataset):
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             sample = self.spec.train_sample(*shape, rng)
+            clip = self.spec.to_crop(self.store.read_frames(video, sample.indices, sample.box, sample.flip))
             label = self.flipped_label[self.labels[index]] if sample.flip else self.labels[index]
-            indices = sample.indices
-            if sample.reverse and self.reversed_label[label] is not None:
-                indices, label = indices[::-1], self.reversed_label[label]
-            clip = self.spec.to_crop(self.store.read_frames(video, indices, sample.box, sample.flip))
             return torch.from_numpy(clip).permute(3, 0, 1, 2), label  # (3, T, H, W)
         samples = self.spec.eval_samples(*shape, self.windows, self.crops)
         wanted = np.unique(np.concatenate([s.indices for s in samples]))

@@ -88,16 +88,15 @@ def folder_records(sources: list[Path], out: Path, **_):
     return classes, records, root
 
 
-def folder_pairs(sources: list[Path], classes: list[str], name: str) -> list[tuple[str, str]]:
-    """A folder's ``flip_pairs.txt`` (classes a horizontal flip swaps) or ``reverse_pairs.txt`` (classes a
-    video played backwards swaps): one pair of class names a line."""
-    path = Path(sources[0]) / name
+def folder_flip_pairs(sources: list[Path], classes: list[str]) -> list[tuple[str, str]]:
+    """A folder's ``flip_pairs.txt``: one pair of class names a line that a horizontal flip swaps."""
+    path = Path(sources[0]) / "flip_pairs.txt"
     if not path.is_file():
         return []
     pairs = []
     for number, line in enumerate(splits.read_lines(path), 1):
         names = line.replace(",", " ").split()
-        if len(names) != 2 or names[0] == names[1] or not set(names) <= set(classes):
+        if len(names) != 2 or not set(names) <= set(classes):
             raise SttsError(f"{path} line {number}: expected two class names of this folder, got {line!r}")
         pairs.append((names[0], names[1]))
     return pairs

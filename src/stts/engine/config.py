@@ -43,7 +43,6 @@ class TrainConfig:
     view: float | None = None  # see ClipSpec.view and ClipSpec.train_views
     train_views: tuple[float, float] | None = None
     hflip: bool | None = None  # None: as the data set says
-    reverse: bool | None = None  # None: as the data set says (it has reverse pairs, or not)
     normalisation: str = "fixed"  # see ClipSpec.normalisation
     temporal_residual: bool = False  # see ClipSpec.temporal_residual
     stabilise: bool | str = False  # see ClipSpec.stabilise; or AUTO: on when the training videos' camera moves
@@ -88,8 +87,7 @@ class TrainConfig:
         resolved counts as 1: the spec is then only checked, never used)."""
         stride = 1 if self.clip_stride == AUTO else self.clip_stride
         return stored.with_sampling(self.clip_len, stride, self.crop_size, self.view, self.train_views,
-                                    self.hflip, self.normalisation, self.temporal_residual, self.stabilise is True,
-                                    self.reverse)
+                                    self.hflip, self.normalisation, self.temporal_residual, self.stabilise is True)
 
 
 # Settings for a small network on a CPU, applied by --preset (and by the data sets whose registry entry

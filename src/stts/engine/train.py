@@ -295,7 +295,7 @@ def restore_run(run: TrainingRun, state: dict[str, Any]) -> None:
 
 def build_datasets(config: TrainConfig, context: Context) -> dict[str, Dataset]:
     """train/val/test :class:`~stts.data.ClipDataset` of ``config.data_type``; a built-in set is made if missing."""
-    from ..data import ClipDataset, dataset_root, prepare_dataset, read_info, read_spec
+    from ..data import ClipDataset, dataset_root, prepare_dataset, read_spec
     from ..data.registry import kind_of
 
     kind = kind_of(config.data_type)
@@ -325,10 +325,6 @@ def build_datasets(config: TrainConfig, context: Context) -> dict[str, Dataset]:
             print(f"stts: --stabilise auto: {'on' if config.stabilise else 'off'} (within the median training clip the "
                   f"camera moves the view's corners by {share:.1%} of its side; on above {CAMERA_MOTION:.0%})")
     spec = config.clip_spec(stored)
-    if spec.reverse and not read_info(root).get("reverse_pairs"):
-        raise SttsError(f"{root}: --reverse, but the data set names no reverse pairs (classes a video played backwards "
-                        "turns into one another); write them into reverse_pairs.txt in the videos folder and prepare "
-                        "it again")
     return {split: ClipDataset(root, split, spec, train=split == "train", seed=config.seed) for split in SPLITS}
 
 

@@ -188,12 +188,14 @@ def test_the_small_preset_applies_to_any_data_and_the_options_given_win(tmp_path
     assert (config.width, config.preset) == (24, "small")  # given
     assert (config.clip_len, config.clip_stride, config.crop_size, config.batch_size) == (16, "auto", 48, 8)  # the preset
     assert config.normalisation == "clip" and config.temporal_residual and config.precision == "fp32"
-    assert config.stabilise == "auto"
+    assert config.stabilise == "auto" and config.epochs == "auto"
     assert resolve_config({"data_type": "motion-camera", "out": str(tmp_path / "r2")}).preset == "small"
     seed = resolve_config({"data_type": str(tmp_path / "my_videos"), "out": str(tmp_path / "r3")})
     assert (seed.preset, seed.width, seed.clip_len, seed.normalisation, seed.stabilise) == (None, 64, 32, "fixed", False)
     with pytest.raises(SttsError, match="--stabilise must be on, off or 'auto'"):
         resolve_config({"data_type": str(tmp_path / "my_videos"), "stabilise": "yes", "out": str(tmp_path / "r4")})
+    with pytest.raises(SttsError, match="--epochs must be a number or 'auto'"):
+        resolve_config({"data_type": str(tmp_path / "my_videos"), "epochs": "many", "out": str(tmp_path / "r5")})
 
 
 def test_a_temporal_residual_run_saves_its_input_and_is_rebuilt_from_the_checkpoint(tmp_path):

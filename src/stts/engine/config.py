@@ -24,7 +24,8 @@ def default_workers() -> int:
     return min(4, len(os.sched_getaffinity(0)))
 
 
-AUTO = "auto"  # --clip-stride auto, --stabilise auto: decided from the training videos when the data is opened
+AUTO = "auto"  # --clip-stride, --stabilise, --epochs auto: decided from the training videos when the data is opened
+EPOCHS = (20, 40)  # --epochs auto's choice: the longer one for slow motion (see engine.inspect.SLOW_MOTION)
 
 
 @dataclass
@@ -47,7 +48,7 @@ class TrainConfig:
     temporal_residual: bool = False  # see ClipSpec.temporal_residual
     stabilise: bool | str = False  # see ClipSpec.stabilise; or AUTO: on when the training videos' camera moves
     batch_size: int = 16  # clips a step over all processes, as the seed's DataParallel
-    epochs: int = 100
+    epochs: int | str = 100  # or AUTO: 20, or 40 when the training videos' motion is slow (engine.inspect)
     lr: float = 1e-4
     weight_decay: float = 5e-4
     lr_schedule: str = "plateau"  # the seed's ReduceLROnPlateau; or "cosine"
@@ -101,11 +102,12 @@ class TrainConfig:
 # temporal residual: without them a fresh network sat at chance on motion-polarity (scenes of
 # random colours) and motion-clutter (static texture and noise); measured in issue 10's note.
 # clip_stride auto: the clip spans the median training video (see ClipSpec.spanning_stride); stabilise
-# auto: on when the median training clip's camera moves (see engine.inspect.typical_camera_motion).
+# auto: on when the median training clip's camera moves (see engine.inspect.typical_camera_motion);
+# epochs auto: 20, or 40 when what moves moves under 0.6 px a clip step (engine.inspect.SLOW_MOTION).
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {"width": 16, "clip_len": 16, "clip_stride": AUTO, "crop_size": 48, "view": 1.0, "train_views": (0.8, 1.0),
               "normalisation": "clip", "temporal_residual": True, "stabilise": AUTO, "batch_size": 8, "lr": 2e-3,
-              "lr_schedule": "cosine", "epochs": 20, "precision": "fp32"},
+              "lr_schedule": "cosine", "epochs": AUTO, "precision": "fp32"},
 }
 
 LR_SCHEDULES = ("plateau", "cosine")
@@ -156,8 +158,9 @@ def check(config: TrainConfig) -> None:
     """Every option checked before anything is written; the network is built (on no device) to check its size."""
     if config.stabilise not in (True, False, AUTO):
         raise SttsError(f"--stabilise must be on, off or {AUTO!r}, got {config.stabilise!r}")
-    if isinstance(config.clip_stride, str) and config.clip_stride != AUTO:
-        raise SttsError(f"--clip-stride must be a number or {AUTO!r}, got {config.clip_stride!r}")
+    for name in ("clip_stride", "epochs"):
+        if isinstance(getattr(config, name), str) and getattr(config, name) != AUTO:
+            raise SttsError(f"--{name.replace('_', '-')} must be a number or {AUTO!r}, got {getattr(config, name)!r}")
     for name in ("clip_len", "clip_stride", "crop_size", "batch_size", "epochs"):
         if getattr(config, name) != AUTO and getattr(config, name) < 1:
             raise SttsError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")

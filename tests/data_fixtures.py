@@ -132,3 +132,13 @@ def write_rar4(path: Path, files: dict[str, bytes]) -> Path:
 def rar_of_tree(path: Path, root: Path, prefix: str = "") -> Path:
     files = {prefix + p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
     return write_rar4(path, files)
+
+
+def tiny_motion_family(root: Path, family: str) -> Path:
+    """``root``/motion-FAMILY prepared with one video a class in each split, frames stored 48 pixels high."""
+    from stts.data import prepare_dataset
+
+    out = root / f"motion-{family}"
+    prepare_dataset(f"motion-{family}", [], out, height=48, workers=1, progress=False,
+                    options={"train_per_class": 1, "val_per_class": 1, "test_per_class": 1})
+    return out

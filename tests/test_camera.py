@@ -8,10 +8,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from data_fixtures import tiny_motion_family
 from stts.camera import camera_motion, clip_cameras, from_middle, stabilise, to_own_cameras
 from stts.cli import main
 from stts.clip import ClipSpec
-from stts.data import ClipDataset, prepare_dataset, read_spec
+from stts.data import ClipDataset, read_spec
 from stts.data.motion import FAMILIES, MOTIONS, render_scene
 from stts.engine.inspect import CAMERA_MOTION, typical_camera_motion
 
@@ -120,10 +121,7 @@ def test_the_spec_carries_stabilisation_into_the_networks_input():
 
 @pytest.fixture(scope="module")
 def camera_data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("camera") / "motion-camera"
-    prepare_dataset("motion-camera", [], out, height=48, workers=1, progress=False,
-                    options={"train_per_class": 1, "val_per_class": 1, "test_per_class": 1})
-    return out
+    return tiny_motion_family(tmp_path_factory.mktemp("camera"), "camera")
 
 
 def test_auto_stabilises_where_the_training_videos_camera_moves(camera_data, tmp_path, capsys):

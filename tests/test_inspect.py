@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from data_fixtures import write_video
+from data_fixtures import tiny_motion_family, write_video
 from stts.cli import main
 from stts.data import ClipDataset, prepare_dataset, read_spec
 from stts.engine.inspect import SLOW_MOTION, data_warnings, describe_data, moving_speed, pick_examples
@@ -107,10 +107,7 @@ def test_the_speed_of_what_moves_is_measured_and_a_still_scene_has_none():
 
 @pytest.fixture(scope="module")
 def slow_data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("slow") / "motion-slow"
-    prepare_dataset("motion-slow", [], out, height=48, workers=1, progress=False,
-                    options={"train_per_class": 1, "val_per_class": 1, "test_per_class": 1})
-    return out
+    return tiny_motion_family(tmp_path_factory.mktemp("slow"), "slow")
 
 
 def test_auto_epochs_train_longer_where_the_training_videos_move_slowly(prepared, slow_data, tmp_path, capsys):

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from ..camera import camera_motion
 from ..clip import ClipSpec
 from ..models import build_model
+from ..models.resnet import to_training_layout
 from ..runtime import autocast, resolve_precision
 from .config import TrainConfig
 
@@ -181,7 +182,7 @@ def overfit_one_batch(config: TrainConfig, dataset, spec: ClipSpec, steps: int =
     y = torch.tensor(labels)
     model = build_model(config.model_type, len(dataset.classes), width=config.width, blocks=config.blocks,
                         in_channels=spec.network_channels)
-    model.to(memory_format=torch.channels_last_3d).train()
+    to_training_layout(model).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     context = autocast(resolve_precision(config.precision, device), device)
     losses, begin = [], time.perf_counter()

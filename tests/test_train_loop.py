@@ -13,6 +13,7 @@ from stts.engine.config import TrainConfig, per_process_batch, resolve_config, r
 from stts.engine.reporting import COLUMNS, read_statistics
 from stts.engine.train import fit, improves
 from stts.errors import SttsError
+from stts.models import build_model
 
 # fp32: oneDNN's bf16 convolution backward is not bit-reproducible on the CPU, fp32 is
 BASE = dict(data_type="tiny", model_type="stts", width=8, clip_len=8, crop_size=32, batch_size=4, lr=1e-3,
@@ -54,6 +55,26 @@ def test_run_folder_holds_statistics_checkpoints_pictures_and_tensorboard(tmp_pa
     logged = [(e.step, e.value) for e in events.Scalars("Loss/val")]
     assert logged == [(row["epoch"], pytest.approx(row["val_loss"], rel=1e-4)) for row in rows]
     assert "Confusion Matrix/test" in events.Tags()["images"]
+
+
+def test_val_and_test_measure_the_network_as_trained(tmp_path):
+    # they are measured by a copy with its batch norms folded into the convs: the same function
+    data = moving_squares()
+    result = train(tmp_path, "run", epochs=1, data=data)
+    row = read_statistics(result["run"] / "statistics.csv")[-1]
+    spec = ckpt.checkpoint_spec(ckpt.load_checkpoint(result["run"] / "last.pt"))
+    model = result["model"].eval()
+    norms = [sum(isinstance(m, torch.nn.BatchNorm3d) for m in net.modules())
+             for net in (model, build_model("stts", 4, width=8, in_channels=spec.network_channels))]
+    assert norms[0] == norms[1]  # the network trained on keeps its own
+    for split in ("val", "test"):
+        clips, labels = zip(*(data[split][i] for i in range(len(data[split]))), strict=True)
+        with torch.no_grad():
+            logits = model(spec.model_input(torch.stack(clips)))
+        loss = torch.nn.functional.cross_entropy(logits, torch.tensor(labels)).item()
+        top1 = 100 * (logits.argmax(1) == torch.tensor(labels)).float().mean().item()
+        assert row[f"{split}_loss"] == pytest.approx(loss, rel=1e-4)
+        assert row[f"{split}_top1_accuracy"] == pytest.approx(top1)
 
 
 @pytest.mark.parametrize("schedule", ["plateau", "cosine"])

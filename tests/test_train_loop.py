@@ -11,7 +11,7 @@ from conftest import moving_squares
 from stts import checkpoint as ckpt
 from stts.engine.config import TrainConfig, per_process_batch, resolve_config, resume_config
 from stts.engine.reporting import COLUMNS, read_statistics
-from stts.engine.train import fit, improves
+from stts.engine.train import fit, improves, make_optimizer
 from stts.errors import SttsError
 from stts.models import build_model
 
@@ -217,6 +217,23 @@ def test_the_small_preset_applies_to_any_data_and_the_options_given_win(tmp_path
         resolve_config({"data_type": str(tmp_path / "my_videos"), "stabilise": "yes", "out": str(tmp_path / "r4")})
     with pytest.raises(SttsError, match="--epochs must be a number or 'auto'"):
         resolve_config({"data_type": str(tmp_path / "my_videos"), "epochs": "many", "out": str(tmp_path / "r5")})
+
+
+def test_adamw_decays_weights_decoupled_from_the_loss_and_adam_as_an_l2_term(tmp_path):
+    adam = resolve_config({"data_type": "synthetic-motion", "out": str(tmp_path / "r1")})
+    assert adam.optimizer == "adam"  # the seed's, and --preset small's
+    adamw = resolve_config({"data_type": "synthetic-motion", "optimizer": "adamw", "weight_decay": 0.05,
+                            "out": str(tmp_path / "r2")})
+    with pytest.raises(SttsError, match="--optimizer must be one of adam, adamw"):
+        resolve_config({**BASE, "optimizer": "sgd", "out": str(tmp_path / "r3")})
+    # where the loss has no gradient, AdamW shrinks a weight by lr x decay; Adam's L2 gradient, normalised
+    # by its own scale, moves it by the whole learning rate
+    for config, after in ((adamw, 1 - adamw.lr * adamw.weight_decay), (adam, 1 - adam.lr)):
+        weight = torch.nn.Parameter(torch.ones(1))
+        optimizer = make_optimizer([weight], config)
+        weight.grad = torch.zeros(1)
+        optimizer.step()
+        assert weight.item() == pytest.approx(after, rel=1e-5)
 
 
 def test_a_temporal_residual_run_saves_its_input_and_is_rebuilt_from_the_checkpoint(tmp_path):

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from ..checkpoint import load_checkpoint
-from ..engine.config import AUTO, LR_SCHEDULES, PRESETS, TrainConfig, resolve_config, resume_config
+from ..engine.config import AUTO, LR_SCHEDULES, OPTIMIZERS, PRESETS, TrainConfig, resolve_config, resume_config
 from ..engine.distributed import launch, parse_gpu_ids
 from ..errors import SttsError
 from ..models import list_models
@@ -74,8 +74,12 @@ def add_recipe_options(add) -> None:
         help="whether training mirrors clips (default: as the data set says)")
     add("--preset", choices=list(PRESETS), help=f"settings for a small CPU: {SMALL}; options given still win")
     add("--width", type=int, help="network width: channels of the stem (default 64, the seed's)")
-    add("--lr", type=float, help="Adam learning rate (default 1e-4)")
-    add("--weight-decay", "--weight_decay", dest="weight_decay", type=float, help="weight decay (default 5e-4)")
+    add("--lr", type=float, help="learning rate (default 1e-4)")
+    add("--weight-decay", "--weight_decay", dest="weight_decay", type=float,
+        help="weight decay (default 5e-4, the seed's; with adamw, 0.01-0.05 is usual)")
+    add("--optimizer", choices=OPTIMIZERS,
+        help="adam (default, the seed's: the weight decay as an L2 term of the loss) or adamw (the decay "
+             "decoupled from the loss)")
     add("--lr-schedule", "--lr_schedule", dest="lr_schedule", choices=LR_SCHEDULES,
         help="plateau (default, the seed's: 10x lower after --lr-patience epochs without a better val loss) "
              "or cosine (from --lr down to 0 at the last epoch)")

@@ -51,6 +51,7 @@ class TrainConfig:
     epochs: int | str = 100  # or AUTO: 20, or 40 when the training videos' motion is slow (engine.inspect)
     lr: float = 1e-4
     weight_decay: float = 5e-4
+    optimizer: str = "adam"  # the seed's: weight decay as an L2 term of the loss; or "adamw": decoupled from it
     lr_schedule: str = "plateau"  # the seed's ReduceLROnPlateau; or "cosine"
     lr_patience: int = 10  # ReduceLROnPlateau's default, as in the seed
     workers: int = field(default_factory=default_workers)
@@ -111,6 +112,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 LR_SCHEDULES = ("plateau", "cosine")
+OPTIMIZERS = ("adam", "adamw")
 
 # what --resume may change: how the run is executed, not what it computes
 RESUMABLE_OVERRIDES = ("epochs", "workers", "gpu_ids", "tensorboard", "visdom", "data_root")
@@ -166,6 +168,8 @@ def check(config: TrainConfig) -> None:
             raise SttsError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
     if config.lr <= 0 or config.weight_decay < 0:
         raise SttsError(f"--lr must be positive and --weight-decay not negative, got {config.lr}, {config.weight_decay}")
+    if config.optimizer not in OPTIMIZERS:
+        raise SttsError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {config.optimizer!r}")
     if config.lr_schedule not in LR_SCHEDULES:
         raise SttsError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {config.lr_schedule!r}")
     if config.lr_patience < 0:

@@ -22,6 +22,7 @@ from ..models import build_model
 from ..models.resnet import to_training_layout
 from ..runtime import autocast, resolve_precision
 from .config import TrainConfig
+from .train import make_optimizer
 
 
 def video_facts(dataset) -> dict[str, np.ndarray]:
@@ -183,7 +184,7 @@ def overfit_one_batch(config: TrainConfig, dataset, spec: ClipSpec, steps: int =
     model = build_model(config.model_type, len(dataset.classes), width=config.width, blocks=config.blocks,
                         in_channels=spec.network_channels)
     to_training_layout(model).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model.parameters(), config)
     context = autocast(resolve_precision(config.precision, device), device)
     losses, begin = [], time.perf_counter()
     for _ in range(steps):

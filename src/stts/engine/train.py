@@ -189,7 +189,7 @@ def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset
     if pretrained is not None:
         load_pretrained(model, config, pretrained)
     to_training_layout(model.to(device))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model.parameters(), config)
     scheduler = make_scheduler(optimizer, config)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     compiled = torch.compile(model) if config.compile else model
@@ -405,6 +405,17 @@ def where(context: Context) -> str:
 def improves(top1: float, loss: float, best_top1: float, best_loss: float) -> bool:
     """A higher val top-1, or the same with a lower val loss."""
     return top1 > best_top1 or (top1 == best_top1 and loss < best_loss)
+
+
+def make_optimizer(parameters, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam with the decay as an L2 term of the loss (the seed's), or AdamW with it decoupled.
+
+    In Adam an L2 term's gradient is divided by the running gradient scale like any other, so weights with
+    large gradients are barely decayed and the decay's strength shifts as training goes; AdamW shrinks every
+    weight by lr x decay a step (Loshchilov and Hutter, "Decoupled Weight Decay Regularization").
+    """
+    optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return optimizer(parameters, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):

@@ -32,7 +32,7 @@ DEMO_DATA := data/synthetic-motion
 demo: $(VENV)/.installed-core
 	$(BIN)/stts prepare synthetic-motion --out $(DEMO_DATA)
 	rm -rf $(DEMO_RUN)
-	$(BIN)/stts train --data_type synthetic-motion --preset small --epochs 12 --out $(DEMO_RUN)
+	$(BIN)/stts train --data_type synthetic-motion --preset small --epochs 6 --out $(DEMO_RUN)
 	$(BIN)/stts evaluate $(DEMO_RUN)/best.pt --split test --views 3x1 --out $(DEMO_RUN)/evaluation
 	$(BIN)/stts infer $(DEMO_DATA)/videos/UCF-101/*/v_*_g01_c01.avi --checkpoint $(DEMO_RUN)/best.pt \
 		--out $(DEMO_RUN)/inference

@@ -45,7 +45,7 @@ def main() -> None:
             name = f"motion-{family}"
             stts("prepare", name, "--out", str(work / "data" / name), "--json", cwd=work)
             info = json.loads((work / "data" / name / "dataset.json").read_text())
-            run = work / "runs" / name
+            run = work / "runs" / f"{name}-seed{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"  # never an old run
             begin = time.perf_counter()
             stts("train", "--data_type", name, "--data-root", str(work / "data"), "--preset", "small",
                  "--seed", str(args.seed), "--out", str(run), "--no-tensorboard", *args.train_option, cwd=work)

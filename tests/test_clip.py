@@ -158,6 +158,42 @@ def test_the_temporal_residual_keeps_what_moves_and_cancels_what_stands_still():
     assert ClipSpec.from_dict(spec.to_dict()) == spec and "temporal residual" in spec.describe()
 
 
+def moving_square(dx: int, dy: int, bright: bool, frames: int = 6, side: int = 24) -> torch.Tensor:
+    """uint8 clips (1, 3, T, side, side): a 6-pixel square moving (dx, dy) pixels a frame over a flat background."""
+    clips = torch.full((1, 3, frames, side, side), 60 if bright else 200, dtype=torch.uint8)
+    for t in range(frames):
+        top, left = 9 + dy * (t - frames // 2), 9 + dx * (t - frames // 2)
+        clips[0, :, t, top:top + 6, left:left + 6] = 200 if bright else 60
+    return clips
+
+
+@pytest.mark.parametrize("bright", [True, False])
+def test_the_normal_flow_points_where_edges_move_whatever_their_contrast(bright):
+    spec = ClipSpec(normalisation="clip", temporal_residual=True, normal_flow=True)
+    assert spec.network_channels == 8
+    for (dx, dy), (x_sign, y_sign) in {(1, 0): (1, 0), (-1, 0): (-1, 0), (0, 1): (0, 1), (0, -1): (0, -1)}.items():
+        flow = spec.model_input(moving_square(dx, dy, bright))[0, 6:, 1:-1]  # the end frames have one-sided changes
+        across, along = flow.sum(dim=(1, 2, 3)).tolist()
+        assert torch.isfinite(flow).all()
+        if x_sign:
+            assert across * x_sign > 0 and abs(along) < 1e-3 * abs(across)
+        else:
+            assert along * y_sign > 0 and abs(across) < 1e-3 * abs(along)
+    # the temporal residual, by contrast, flips sign with the contrast: alone it cannot tell left from right
+    residual = spec.model_input(moving_square(1, 0, bright))[0, 3, -1, 12]
+    assert (residual[16] > 0) == bright
+
+
+def test_a_still_clip_has_no_normal_flow():
+    still = moving_square(0, 0, True)
+    flow = ClipSpec(normalisation="clip", normal_flow=True).model_input(still)[:, 3:]
+    assert flow.shape == (1, 2, 6, 24, 24) and flow.abs().max() == 0
+    spec = ClipSpec(normalisation="clip", normal_flow=True)
+    assert ClipSpec.from_dict(spec.to_dict()) == spec and "normal flow" in spec.describe()
+    old = {k: v for k, v in spec.to_dict().items() if k != "normal_flow"}  # a spec written before the field
+    assert ClipSpec.from_dict(old).normal_flow is False
+
+
 @pytest.mark.parametrize("clip_len, frames, stride", [(16, 48, 3), (16, 46, 3), (16, 45, 2), (16, 10, 1), (1, 90, 1)])
 def test_the_spanning_stride_is_the_largest_whose_clip_fits_the_video(clip_len, frames, stride):
     assert ClipSpec.spanning_stride(clip_len, frames) == stride

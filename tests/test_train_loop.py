@@ -208,8 +208,9 @@ def test_the_small_preset_applies_to_any_data_and_the_options_given_win(tmp_path
                              "out": str(tmp_path / "run")})
     assert (config.width, config.preset) == (24, "small")  # given
     assert (config.clip_len, config.clip_stride, config.crop_size, config.batch_size) == (16, "auto", 48, 8)  # the preset
-    assert config.normalisation == "clip" and config.temporal_residual and config.precision == "fp32"
-    assert config.stabilise == "auto" and config.epochs == "auto"
+    assert config.normalisation == "clip" and config.temporal_residual and config.normal_flow
+    assert config.precision == "fp32"
+    assert config.stabilise == "auto" and config.epochs == 12
     assert resolve_config({"data_type": "motion-camera", "out": str(tmp_path / "r2")}).preset == "small"
     seed = resolve_config({"data_type": str(tmp_path / "my_videos"), "out": str(tmp_path / "r3")})
     assert (seed.preset, seed.width, seed.clip_len, seed.normalisation, seed.stabilise) == (None, 64, 32, "fixed", False)
@@ -236,11 +237,11 @@ def test_adamw_decays_weights_decoupled_from_the_loss_and_adam_as_an_l2_term(tmp
         assert weight.item() == pytest.approx(after, rel=1e-5)
 
 
-def test_a_temporal_residual_run_saves_its_input_and_is_rebuilt_from_the_checkpoint(tmp_path):
-    result = train(tmp_path, "run", epochs=1, normalisation="clip", temporal_residual=True)
+def test_a_run_with_motion_channels_saves_its_input_and_is_rebuilt_from_the_checkpoint(tmp_path):
+    result = train(tmp_path, "run", epochs=1, normalisation="clip", temporal_residual=True, normal_flow=True)
     state = ckpt.load_checkpoint(result["run"] / "best.pt")
     spec = ckpt.checkpoint_spec(state)
-    assert spec.temporal_residual and spec.network_channels == 6
+    assert spec.temporal_residual and spec.normal_flow and spec.network_channels == 8
     model = ckpt.model_from_checkpoint(state).eval()
     clips = torch.randint(0, 256, (2, *spec.input_shape()), dtype=torch.uint8)
     assert model(spec.model_input(clips)).shape == (2, 4)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from .camera import stabilise, to_own_cameras
@@ -68,6 +69,8 @@ class ClipSpec:
     channels: str = "RGB"  # the network's input channel order; the original STTS code fed BGR
     # the network also sees what moves: each frame less the clip's mean frame, as 3 more channels
     temporal_residual: bool = False
+    # the network also sees which way edges move, whatever their contrast: the normal-flow terms (see normal_flow)
+    normal_flow: bool = False
     # the camera's pan and zoom cancelled: every frame resampled into the clip's middle frame's camera (stts.camera)
     stabilise: bool = False
     version: int = SPEC_VERSION
@@ -132,18 +135,19 @@ class ClipSpec:
     def with_sampling(self, clip_len: int, clip_stride: int, crop_size: int, view: float | None,
                       train_views: tuple[float, float] | None, hflip: bool | None = None,
                       normalisation: str = "fixed", temporal_residual: bool = False,
-                      stabilise: bool = False) -> ClipSpec:
+                      normal_flow: bool = False, stabilise: bool = False) -> ClipSpec:
         """This storage with a run's sampling (every sampling field set; ``hflip`` None keeps the data's)."""
         return dataclasses.replace(self, clip_len=clip_len, clip_stride=clip_stride, crop_size=crop_size, view=view,
                                    train_views=None if train_views is None else tuple(train_views),
                                    hflip=self.hflip if hflip is None else hflip, normalisation=normalisation,
-                                   temporal_residual=temporal_residual, stabilise=stabilise)
+                                   temporal_residual=temporal_residual, normal_flow=normal_flow,
+                                   stabilise=stabilise)
 
     def with_input_of(self, other: ClipSpec) -> ClipSpec:
         """This spec with ``other``'s conversion of clips to numbers (a warm start keeps its weights' input)."""
         return dataclasses.replace(self, normalisation=other.normalisation, mean=other.mean, std=other.std,
                                    channels=other.channels, temporal_residual=other.temporal_residual,
-                                   stabilise=other.stabilise)
+                                   normal_flow=other.normal_flow, stabilise=other.stabilise)
 
     def storage(self) -> dict[str, Any]:
         """The fields stts prepare decided: two data sets with equal storage hold the same frames."""
@@ -162,6 +166,7 @@ class ClipSpec:
             crop = f"centre {self.view:.0%} of the short side resized to {self.crop_size}x{self.crop_size}"
         scale = (", each clip standardised" if self.normalisation == "clip" else "") + (
             ", plus its temporal residual" if self.temporal_residual else "") + (
+            ", plus its normal flow" if self.normal_flow else "") + (
             ", the camera's pan and zoom cancelled" if self.stabilise else "")
         return (f"{self.clip_len} frames{stride} (stored: {_every(self.keep_every, 'frame')}, denser below "
                 f"{self.min_kept} kept, height {self.height}), {crop}, {self.channels}{scale}")
@@ -355,6 +360,8 @@ class ClipSpec:
         if self.temporal_residual:
             # what stays still (background, clutter) cancels; what moves remains, whatever its contrast
             values = torch.cat([values, _standardise(x - x.mean(dim=2, keepdim=True))], dim=1)
+        if self.normal_flow:
+            values = torch.cat([values, normal_flow(x)], dim=1)
         return values
 
     def as_seen(self, clips: torch.Tensor) -> torch.Tensor:
@@ -373,12 +380,33 @@ class ClipSpec:
 
     @property
     def network_channels(self) -> int:
-        """Channels of the network's input: 3, or 6 with the temporal residual."""
-        return 6 if self.temporal_residual else 3
+        """Channels of the network's input: 3, 3 more with the temporal residual, 2 more with the normal flow."""
+        return 3 + 3 * self.temporal_residual + 2 * self.normal_flow
 
     def input_shape(self) -> tuple[int, int, int, int]:
         """(C, T, H, W) of one uint8 RGB clip that model_input takes."""
         return 3, self.clip_len, self.crop_size, self.crop_size
+
+
+def normal_flow(x: torch.Tensor) -> torch.Tensor:
+    """Clips (N, 3, T, H, W) of values in [0, 1] -> (N, 2, T, H, W): how fast and which way the edges move, x and y.
+
+    The numerators of Lucas-Kanade's flow, -I_t * dI/dx and -I_t * dI/dy (central differences), summed over the
+    colours and over 3x3 pixels: where an edge moves right the first is positive, whether the edge is dark on
+    bright or bright on dark. The temporal residual alone has opposite signs for the two contrasts, so a network
+    fed only colours and residual must learn direction and contrast together: on motion-slow, whose objects move
+    a third of a pixel a clip step, --preset small reached 92.5 % test top-1 in 40 epochs without these channels
+    and 97.5 % in 15 with them (issue 10's note). Standardised by the clip's root mean square (at least one grey
+    level squared), which keeps the ratio of x to y.
+    """
+    following = torch.cat([x[:, :, 1:], x[:, :, -1:]], dim=2)
+    previous = torch.cat([x[:, :, :1], x[:, :, :-1]], dim=2)
+    change = previous - following  # -I_t, times 2
+    dx = F.pad(x[..., 2:] - x[..., :-2], (1, 1))
+    dy = F.pad(x[..., 2:, :] - x[..., :-2, :], (0, 0, 1, 1))
+    flow = torch.cat([(change * dx).sum(dim=1, keepdim=True), (change * dy).sum(dim=1, keepdim=True)], dim=1)
+    flow = F.avg_pool3d(flow, kernel_size=(1, 3, 3), stride=1, padding=(0, 1, 1))
+    return flow / flow.square().mean(dim=(1, 2, 3, 4), keepdim=True).sqrt().clamp_min(1.0 / 255**2)
 
 
 def _standardise(x: torch.Tensor) -> torch.Tensor:

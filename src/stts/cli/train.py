@@ -67,6 +67,9 @@ def add_recipe_options(add) -> None:
     add("--temporal-residual", "--temporal_residual", dest="temporal_residual", action=argparse.BooleanOptionalAction,
         default=None, help="the network also sees each frame less the clip's mean frame (what moves), as 3 more "
                            "input channels")
+    add("--normal-flow", "--normal_flow", dest="normal_flow", action=argparse.BooleanOptionalAction, default=None,
+        help="the network also sees which way edges move, whatever their contrast (Lucas-Kanade's -I_t * grad I, "
+             "2 more input channels)")
     add("--stabilise", "--stabilize", dest="stabilise", type=parse_switch, metavar="on|off|auto",
         help="cancel the camera's pan and zoom: every frame of a clip resampled into its middle frame's camera "
              "(default off); auto: on when the camera moves in the training videos (--preset small's)")

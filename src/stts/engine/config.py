@@ -46,6 +46,7 @@ class TrainConfig:
     hflip: bool | None = None  # None: as the data set says
     normalisation: str = "fixed"  # see ClipSpec.normalisation
     temporal_residual: bool = False  # see ClipSpec.temporal_residual
+    normal_flow: bool = False  # see ClipSpec.normal_flow
     stabilise: bool | str = False  # see ClipSpec.stabilise; or AUTO: on when the training videos' camera moves
     batch_size: int = 16  # clips a step over all processes, as the seed's DataParallel
     epochs: int | str = 100  # or AUTO: 20, or 40 when the training videos' motion is slow (engine.inspect)
@@ -89,7 +90,8 @@ class TrainConfig:
         resolved counts as 1: the spec is then only checked, never used)."""
         stride = 1 if self.clip_stride == AUTO else self.clip_stride
         return stored.with_sampling(self.clip_len, stride, self.crop_size, self.view, self.train_views,
-                                    self.hflip, self.normalisation, self.temporal_residual, self.stabilise is True)
+                                    self.hflip, self.normalisation, self.temporal_residual, self.normal_flow,
+                                    self.stabilise is True)
 
 
 # Settings for a small network on a CPU, applied by --preset (and by the data sets whose registry entry
@@ -107,8 +109,8 @@ class TrainConfig:
 # epochs auto: 20, or 40 when what moves moves under 0.6 px a clip step (engine.inspect.SLOW_MOTION).
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {"width": 16, "clip_len": 16, "clip_stride": AUTO, "crop_size": 48, "view": 1.0, "train_views": (0.8, 1.0),
-              "normalisation": "clip", "temporal_residual": True, "stabilise": AUTO, "batch_size": 8, "lr": 2e-3,
-              "lr_schedule": "cosine", "epochs": AUTO, "precision": "fp32"},
+              "normalisation": "clip", "temporal_residual": True, "normal_flow": True, "stabilise": AUTO,
+              "batch_size": 8, "lr": 2e-3, "lr_schedule": "cosine", "epochs": 12, "precision": "fp32"},
 }
 
 LR_SCHEDULES = ("plateau", "cosine")

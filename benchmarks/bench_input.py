@@ -1,0 +1,77 @@
+"""What the network's input costs: a train step of `--preset small`'s STTS-A for each input the clip spec can give.
+
+Each row times the whole step as `stts train` runs it, from the uint8 clips the loader returns: the conversion
+to the network's input (``ClipSpec.model_input``: standardisation, the temporal residual, the normal flow),
+forward, backward and the Adam step, on channels-last-3d weights laid out as training lays them out. The rows
+differ only in the input: RGB; RGB and the temporal residual (the preset before the normal flow); RGB, the
+residual and the normal flow (the preset). Prints a markdown table of train clips/s (best of --steps, the
+least disturbed by other work), the conversion's own time, and each row's speed against the first.
+
+    python benchmarks/bench_input.py [--clip 16x48x48] [--batch 8] [--width 16] [--steps 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+from stts.clip import ClipSpec
+from stts.models import build_model
+from stts.models.resnet import to_training_layout
+
+INPUTS = {
+    "RGB": {},
+    "RGB + temporal residual": {"temporal_residual": True},
+    "RGB + residual + normal flow (the preset)": {"temporal_residual": True, "normal_flow": True},
+}
+
+
+def best_seconds(function, steps: int) -> float:
+    function()  # first call: oneDNN primitive creation
+    best = float("inf")
+    for _ in range(steps):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", default="16x48x48")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args()
+    frames, side, _ = (int(v) for v in args.clip.split("x"))
+    clips = torch.randint(0, 256, (args.batch, 3, frames, side, side), dtype=torch.uint8)
+    labels = torch.randint(0, 6, (args.batch,))
+    print(f"CPU, {torch.get_num_threads()} threads; stts-a width {args.width}, clip {args.clip}, batch {args.batch}, "
+          f"fp32; best of {args.steps} train steps\n")
+    print("| input | channels | train clips/s | input conversion ms a batch | against RGB |")
+    print("|---|---:|---:|---:|---:|")
+    baseline = None
+    for name, fields in INPUTS.items():
+        spec = ClipSpec(clip_len=frames, crop_size=side, normalisation="clip", **fields)
+        torch.manual_seed(0)
+        model = to_training_layout(build_model("stts-a", 6, width=args.width, in_channels=spec.network_channels))
+        optimizer = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=5e-4)
+
+        def step():
+            loss = F.cross_entropy(model(spec.model_input(clips)), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        rate = args.batch / best_seconds(step, args.steps)
+        conversion = best_seconds(lambda: spec.model_input(clips), args.steps) * 1000
+        baseline = baseline or rate
+        print(f"| {name} | {spec.network_channels} | {rate:.1f} | {conversion:.1f} | {rate / baseline:.2f}x |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

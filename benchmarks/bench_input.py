@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +40,21 @@ def best_seconds(function, steps: int) -> float:
     return best
 
 
+def train_step(spec: ClipSpec, clips: torch.Tensor, labels: torch.Tensor, width: int):
+    """One train step of a fresh STTS-A fed ``spec``'s input, as a function of no arguments."""
+    torch.manual_seed(0)
+    model = to_training_layout(build_model("stts-a", 6, width=width, in_channels=spec.network_channels))
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=5e-4)
+
+    def step():
+        loss = F.cross_entropy(model(spec.model_input(clips)), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", default="16x48x48")
@@ -56,22 +72,11 @@ def main() -> None:
     baseline = None
     for name, fields in INPUTS.items():
         spec = ClipSpec(clip_len=frames, crop_size=side, normalisation="clip", **fields)
-        torch.manual_seed(0)
-        model = to_training_layout(build_model("stts-a", 6, width=args.width, in_channels=spec.network_channels))
-        optimizer = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=5e-4)
-
-        def step():
-            loss = F.cross_entropy(model(spec.model_input(clips)), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-        rate = args.batch / best_seconds(step, args.steps)
-        conversion = best_seconds(lambda: spec.model_input(clips), args.steps) * 1000
+        rate = args.batch / best_seconds(train_step(spec, clips, labels, args.width), args.steps)
+        conversion = best_seconds(partial(spec.model_input, clips), args.steps) * 1000
         baseline = baseline or rate
         print(f"| {name} | {spec.network_channels} | {rate:.1f} | {conversion:.1f} | {rate / baseline:.2f}x |",
               flush=True)
-
 
 if __name__ == "__main__":
     main()

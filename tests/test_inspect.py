@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
-import torch
-import torch.nn.functional as F
 
-from data_fixtures import tiny_motion_family, write_video
+from data_fixtures import write_video
 from stts.cli import main
 from stts.data import ClipDataset, prepare_dataset, read_spec
-from stts.engine.inspect import SLOW_MOTION, data_warnings, describe_data, moving_speed, pick_examples
+from stts.engine.inspect import data_warnings, describe_data, pick_examples
 
 
 @pytest.fixture(scope="module")
@@ -67,57 +63,3 @@ def test_an_auto_stride_makes_the_clip_span_the_median_training_video(prepared, 
     assert "--clip-stride auto: 5 (a 8-frame clip spans 36 stored frames; the median training video has 40)" in printed
     assert "8 frames, every 5th stored frame" in printed
     assert "--stabilise auto: off" in printed and "cancelled" not in printed  # a still camera
-
-
-def moving_disc(speed: float, frames: int = 16, side: int = 48, seed: int = 0) -> torch.Tensor:
-    """(1, 3, T, side, side) in [0, 1]: a disc of one smooth random texture moving ``speed`` px a frame over
-    another, still one, with sensor noise of 2 grey levels."""
-    generator = torch.Generator().manual_seed(seed)
-    smooth = torch.ones(1, 1, 5, 5) / 25
-
-    def texture():
-        noise = torch.rand(1, 1, side * 2, side * 2, generator=generator)
-        return F.conv2d(F.conv2d(noise, smooth, padding=2), smooth, padding=2)[0, 0]
-
-    background, pattern = texture(), texture()
-    pattern = (pattern - pattern.mean()) * 3 + 0.5
-    background = (background - background.mean()) * 3 + 0.5
-    angle = float(torch.rand(1, generator=generator)) * 2 * math.pi
-    ys, xs = torch.meshgrid(torch.arange(side, dtype=torch.float32), torch.arange(side, dtype=torch.float32),
-                            indexing="ij")
-    clip = []
-    for t in range(frames):
-        dx, dy = (t - frames / 2) * speed * math.cos(angle), (t - frames / 2) * speed * math.sin(angle)
-        # the disc's texture moves with it: sample it at the point the disc's motion brought here
-        grid = torch.stack([(xs - dx + side / 2) / (side - 0.5) - 1, (ys - dy + side / 2) / (side - 0.5) - 1], -1)
-        moved = F.grid_sample(pattern[None, None], grid[None], align_corners=False)[0, 0]
-        inside = ((xs - side / 2 - dx) ** 2 + (ys - side / 2 - dy) ** 2).sqrt() < 10
-        frame = torch.where(inside, moved, background[:side, :side])
-        clip.append(frame + torch.randn(side, side, generator=generator) * 2 / 255)
-    return torch.stack(clip).clamp(0, 1)[None, None].expand(1, 3, frames, side, side)
-
-
-def test_the_speed_of_what_moves_is_measured_and_a_still_scene_has_none():
-    for speed in (0.25, 0.5, 1.0):
-        measured = [float(moving_speed(moving_disc(speed, seed=seed))[0]) for seed in range(4)]
-        assert abs(sorted(measured)[1] / speed - 1) < 0.25, (speed, measured)
-    assert float(moving_speed(moving_disc(3.0))[0]) > 2 * SLOW_MOTION
-    assert float(moving_speed(moving_disc(0.0))[0]) == 0
-
-
-@pytest.fixture(scope="module")
-def slow_data(tmp_path_factory):
-    return tiny_motion_family(tmp_path_factory.mktemp("slow"), "slow")
-
-
-def test_auto_epochs_train_longer_where_the_training_videos_move_slowly(prepared, slow_data, tmp_path, capsys):
-    code = main(["show-clips", str(slow_data), "--out", str(tmp_path / "clips.png"), "--count", "2", "--frames", "2",
-                 "--preset", "small", "--workers", "0"])
-    printed = capsys.readouterr().out
-    assert code == 0, printed
-    assert "--epochs auto: 40 (what moves in the median training clip moves 0." in printed
-    code = main(["show-clips", str(prepared), "--out", str(tmp_path / "clips.png"), "--count", "2", "--frames", "2",
-                 "--preset", "small", "--clip-len", "8", "--workers", "0"])
-    printed = capsys.readouterr().out
-    assert code == 0, printed
-    assert "--epochs auto: 20 " in printed

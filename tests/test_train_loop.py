@@ -216,7 +216,7 @@ def test_the_small_preset_applies_to_any_data_and_the_options_given_win(tmp_path
     assert (seed.preset, seed.width, seed.clip_len, seed.normalisation, seed.stabilise) == (None, 64, 32, "fixed", False)
     with pytest.raises(SttsError, match="--stabilise must be on, off or 'auto'"):
         resolve_config({"data_type": str(tmp_path / "my_videos"), "stabilise": "yes", "out": str(tmp_path / "r4")})
-    with pytest.raises(SttsError, match="--epochs must be a number or 'auto'"):
+    with pytest.raises(SttsError, match="--epochs must be a whole number"):
         resolve_config({"data_type": str(tmp_path / "my_videos"), "epochs": "many", "out": str(tmp_path / "r5")})
 
 

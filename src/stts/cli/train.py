@@ -46,9 +46,7 @@ def add_recipe_options(add) -> None:
     add("--batch_size", "--batch-size", dest="batch_size", type=int,
         help="clips a step (default 16); with several GPUs or machines each process takes its share, as the "
              "seed's DataParallel did")
-    add("--num_epochs", "--num-epochs", "--epochs", dest="epochs", type=parse_number_or_auto, metavar="N|auto",
-        help="epochs (default 100); auto: 20, or 40 when what moves in the training videos moves under 0.6 px "
-             "a clip step (--preset small's)")
+    add("--num_epochs", "--num-epochs", "--epochs", dest="epochs", type=int, help="epochs (default 100)")
     add("--gpu_ids", "--gpu-ids", dest="gpu_ids",
         help="GPUs to train on, e.g. 0,1 (default: all visible; the CPU when there is no CUDA)")
     add("--clip-len", "--clip_len", dest="clip_len", type=int, help="frames per clip (default 32)")

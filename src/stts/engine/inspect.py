@@ -70,62 +70,6 @@ def typical_camera_motion(dataset, count: int = 24) -> float:
     return float(camera_motion(clips).median()) / clips.shape[-1]
 
 
-# --epochs auto: 40 instead of 20 when what moves in the median training clip moves less than SLOW_MOTION pixels a
-# clip step (typical_motion_speed, with --preset small's 48-pixel clips): motion-slow 0.36; the other families 1.22
-# (varied) to 3.30 (fast): polarity 1.32, occlusion 1.30, clutter 1.47, crowd 1.72, camera 1.92 (camera
-# cancelled); synthetic-motion 2.29. motion-slow at 20 epochs: 80.0 % test top-1; at 40: 89.2 % (issue 10's note).
-SLOW_MOTION = 0.6
-_BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
-
-
-def moving_speed(clips: torch.Tensor, patch: int = 8) -> torch.Tensor:
-    """Per clip of ``clips`` (N, 3, T, H, W) in [0, 1]: how many pixels what moves moves between consecutive frames.
-
-    Lucas-Kanade on ``patch`` x ``patch`` tiles of the blurred grey frames: a tile counts where its change is
-    well above the sensor noise, its texture fixes both axes, and a shift explains most of the change (a
-    flicker, a codec's refresh of a block or noise are not motion). The median tile speed, weighted by how much
-    each tile changes; 0 for a clip where nothing counts (nothing moves, or too little to tell from noise).
-    """
-    grey = clips.float().mean(1)
-    n, t, h, w = grey.shape
-    kernel = (_BINOMIAL[:, None] * _BINOMIAL[None, :]).to(grey)[None, None]
-    x = F.conv2d(grey.reshape(n * t, 1, h, w), kernel).reshape(n, t, h - 4, w - 4)
-    change = (x[:, 1:] - x[:, :-1])[..., 1:-1, 1:-1]
-    middle = (x[:, 1:] + x[:, :-1]) / 2
-    gy = (middle[..., 2:, 1:-1] - middle[..., :-2, 1:-1]) / 2
-    gx = (middle[..., 1:-1, 2:] - middle[..., 1:-1, :-2]) / 2
-
-    def tiles(values):
-        return F.avg_pool2d(values.flatten(0, 1)[:, None], patch).flatten(1)
-
-    xx, yy, xy, xt, yt, tt = (tiles(v) for v in (gx * gx, gy * gy, gx * gy, gx * change, gy * change, change * change))
-    det = xx * yy - xy * xy
-    vx = -(yy * xt - xy * yt) / det.clamp_min(1e-12)
-    vy = -(xx * yt - xy * xt) / det.clamp_min(1e-12)
-    misfit = tt + 2 * (vx * xt + vy * yt) + vx * vx * xx + 2 * vx * vy * xy + vy * vy * yy
-    # noise: the median frame-to-frame change, at least a grey level (a codec repeats unchanged blocks exactly)
-    noise = (1.4826 * change.abs().flatten(1).median(1).values).clamp_min(1 / 255).repeat_interleave(t - 1)
-    counts = (tt > 4 * noise[:, None] ** 2) & (misfit < 0.4 * tt) & (det > 0.05 * (xx + yy) ** 2)
-    speeds = (vx * vx + vy * vy).sqrt().reshape(n, -1)
-    weights = (tt * counts).reshape(n, -1)
-    result = torch.zeros(n)
-    for index in range(n):
-        kept = weights[index] > 0
-        if kept.any():
-            order = speeds[index][kept].argsort()
-            cumulative = weights[index][kept][order].cumsum(0)
-            result[index] = speeds[index][kept][order][int((cumulative < cumulative[-1] / 2).sum())]
-    return result
-
-
-def typical_motion_speed(dataset, count: int = 24) -> float:
-    """:func:`moving_speed` of the median clip of ``dataset`` (evaluation clips: the middle window, the centre
-    view, as the network sees them: the camera cancelled when its spec stabilises), in the view's pixels."""
-    picks = np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int)
-    clips = dataset.spec.as_seen(torch.stack([dataset[int(index)][0] for index in picks])).float() / 255
-    return float(moving_speed(clips).median())
-
-
 def data_warnings(spec: ClipSpec, dataset) -> list[str]:
     """One line per way the clips may hide the classes from the network; empty when none is seen."""
     if not len(dataset):

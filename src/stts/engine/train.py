@@ -32,7 +32,7 @@ from ..models.layers import fold_batch_norms
 from ..models.resnet import to_training_layout
 from ..runtime import autocast as make_autocast
 from ..runtime import resolve_precision
-from .config import AUTO, EPOCHS, TrainConfig, data_type_name, per_process_batch, write_config
+from .config import AUTO, TrainConfig, data_type_name, per_process_batch, write_config
 from .distributed import Context, ShardSampler, any_rank, broadcast_object, sync_buffers
 from .metrics import EpochMetrics, MetricMeter
 from .reporting import SPLITS, Reporter
@@ -169,8 +169,6 @@ def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset
         config.clip_stride = spec.clip_stride
     if config.stabilise == AUTO:
         config.stabilise = spec.stabilise
-    if config.epochs == AUTO:  # data sets built by the caller: nothing measured, the shorter schedule
-        config.epochs = EPOCHS[0]
     check_splits(datasets, config)
     classes = list(datasets["train"].classes)
     dataset = dataset_identity(datasets["train"], config)
@@ -346,15 +344,6 @@ def build_datasets(config: TrainConfig, context: Context) -> dict[str, Dataset]:
         if context.is_main:
             print(f"stts: --stabilise auto: {'on' if config.stabilise else 'off'} (within the median training clip the "
                   f"camera moves the view's corners by {share:.1%} of its side; on above {CAMERA_MOTION:.0%})")
-    if config.epochs == AUTO:
-        from .inspect import SLOW_MOTION, typical_motion_speed
-
-        speed = typical_motion_speed(ClipDataset(root, "train", config.clip_spec(stored)))
-        config.epochs = EPOCHS[1] if speed < SLOW_MOTION else EPOCHS[0]
-        if context.is_main:
-            print(f"stts: --epochs auto: {config.epochs} (what moves in the median training clip moves {speed:.2f} px a "
-                  f"clip step in the {config.crop_size}-pixel view; {EPOCHS[1]} below {SLOW_MOTION}: slow motion is "
-                  "learned about half as fast)")
     spec = config.clip_spec(stored)
     return {split: ClipDataset(root, split, spec, train=split == "train", seed=config.seed) for split in SPLITS}
 

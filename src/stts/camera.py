@@ -19,9 +19,6 @@ import torch.nn.functional as F
 LEVELS = ((4, 8), (2, 6), (1, 3))  # (pooling, Gauss-Newton steps), coarse to fine: the coarse steps are cheap
 KEPT = 0.9  # a fitted camera is kept where it leaves at most this share of a still camera's misfit
 TUKEY = 4.685  # Tukey's biweight constant, in robust standard deviations of the residual
-# the residual's robust spread is the median of about this many of its pixels, evenly spaced: the median of all
-# of them took half of the fit's time (benchmarks/bench_camera.py) and moves the fit by less than its error
-SPREAD_SAMPLES = 1024
 
 
 def _centred_grid(height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,8 +50,7 @@ def _fit_level(template: torch.Tensor, image: torch.Tensor, scale: torch.Tensor,
         grid = _sampling_grid(scale, shift, height, width)
         inside = ((grid.abs() <= 1).all(-1).float() * interior)[:, None]
         error = F.grid_sample(image, grid, align_corners=True) - template
-        residual = (error.abs() * inside).flatten(1)
-        spread = 1.4826 * _median(residual[:, ::max(1, residual.shape[1] // SPREAD_SAMPLES)]).clamp_min(1e-3)
+        spread = 1.4826 * _median((error.abs() * inside).flatten(1)).clamp_min(1e-3)
         weight = inside * (1 - (error / (TUKEY * spread[:, None, None, None])).square()).clamp_min(0).square()
         weighted = steepest * weight.flatten(1)[:, None]
         hessian = weighted @ steepest.transpose(1, 2)

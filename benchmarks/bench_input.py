@@ -4,7 +4,8 @@ Each row times the whole step as `stts train` runs it, from the uint8 clips the 
 to the network's input (``ClipSpec.model_input``: standardisation, the temporal residual, the normal flow),
 forward, backward and the Adam step, on channels-last-3d weights laid out as training lays them out. The rows
 differ only in the input: RGB; RGB and the temporal residual (the preset before the normal flow); RGB, the
-residual and the normal flow (the preset). Prints a markdown table of train clips/s (best of --steps, the
+residual and the normal flow (the preset); the same with the normal flow over two baselines
+(``--flow-baselines 2``). Prints a markdown table of train clips/s (best of --steps, the
 least disturbed by other work), the conversion's own time, and each row's speed against the first.
 
     python benchmarks/bench_input.py [--clip 16x48x48] [--batch 8] [--width 16] [--steps 10]
@@ -20,6 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from stts.clip import ClipSpec
+from stts.engine.config import TrainConfig
+from stts.engine.train import make_optimizer
 from stts.models import build_model
 from stts.models.resnet import to_training_layout
 
@@ -27,6 +30,8 @@ INPUTS = {
     "RGB": {},
     "RGB + temporal residual": {"temporal_residual": True},
     "RGB + residual + normal flow (the preset)": {"temporal_residual": True, "normal_flow": True},
+    "RGB + residual + normal flow over 1 and 2 steps": {"temporal_residual": True, "normal_flow": True,
+                                                         "flow_baselines": 2},
 }
 
 
@@ -44,7 +49,7 @@ def train_step(spec: ClipSpec, clips: torch.Tensor, labels: torch.Tensor, width:
     """One train step of a fresh STTS-A fed ``spec``'s input, as a function of no arguments."""
     torch.manual_seed(0)
     model = to_training_layout(build_model("stts-a", 6, width=width, in_channels=spec.network_channels))
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=5e-4)
+    optimizer = make_optimizer(model.parameters(), TrainConfig(lr=2e-3))
 
     def step():
         loss = F.cross_entropy(model(spec.model_input(clips)), labels)

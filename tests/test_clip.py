@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stts.clip import ClipSpec
+from stts.clip import ClipSpec, normal_flow
 from stts.errors import SttsError
 
 
@@ -192,6 +192,34 @@ def test_a_still_clip_has_no_normal_flow():
     assert ClipSpec.from_dict(spec.to_dict()) == spec and "normal flow" in spec.describe()
     old = {k: v for k, v in spec.to_dict().items() if k != "normal_flow"}  # a spec written before the field
     assert ClipSpec.from_dict(old).normal_flow is False
+
+
+def creeping_edge(speed: float, noise: float, frames: int = 16, side: int = 32) -> torch.Tensor:
+    """(1, 3, frames, side, side) values in [0, 1]: a soft vertical edge, bright on its left, moving right ``speed``
+    px a frame, under sensor noise of standard deviation ``noise`` (seeded)."""
+    columns = torch.arange(side, dtype=torch.float32)
+    edges = side / 2 - 4 + speed * torch.arange(frames, dtype=torch.float32)
+    rows = 0.3 + 0.3 * torch.sigmoid(edges[:, None] - columns[None, :])  # (frames, side)
+    clip = rows[:, None, :].expand(frames, side, side).expand(1, 3, frames, side, side)
+    noisy = clip + noise * torch.randn(clip.shape, generator=torch.Generator().manual_seed(0))
+    return noisy.clamp(0, 1)
+
+
+def test_a_longer_flow_baseline_sees_sub_pixel_motion_through_noise():
+    spec = ClipSpec(normalisation="clip", temporal_residual=True, normal_flow=True, flow_baselines=2)
+    assert spec.network_channels == 10 and "over 1..2 clip steps" in spec.describe()
+    # a quarter of a pixel a frame under motion-clutter's noise (12 grey levels)
+    flow = normal_flow(creeping_edge(0.25, 12 / 255), baselines=2)[0, :, 2:-2, 4:-4, 10:22]  # inner frames, the edge
+    right = [(flow[channel] > 0).float().mean().item() for channel in (0, 2)]  # x over 1 step, over 2 steps
+    assert 0.6 < right[0] < right[1] - 0.05, right
+    signal_to_noise = [flow[channel].mean(dim=(1, 2)) for channel in (0, 2)]  # per frame, over the edge
+    assert (signal_to_noise[1].mean() / signal_to_noise[1].std()) > 2 * (signal_to_noise[0].mean() / signal_to_noise[0].std())
+    # one baseline: the same channels as before the option existed
+    assert torch.equal(normal_flow(creeping_edge(0.25, 0.0), baselines=2)[:, :2], normal_flow(creeping_edge(0.25, 0.0)))
+    old = {k: v for k, v in spec.to_dict().items() if k != "flow_baselines"}  # a spec written before the field
+    assert ClipSpec.from_dict(old).flow_baselines == 1
+    with pytest.raises(SttsError, match="flow_baselines must be a positive integer"):
+        ClipSpec(flow_baselines=0)
 
 
 @pytest.mark.parametrize("clip_len, frames, stride", [(16, 48, 3), (16, 46, 3), (16, 45, 2), (16, 10, 1), (1, 90, 1)])

@@ -218,6 +218,8 @@ def test_the_small_preset_applies_to_any_data_and_the_options_given_win(tmp_path
         resolve_config({"data_type": str(tmp_path / "my_videos"), "stabilise": "yes", "out": str(tmp_path / "r4")})
     with pytest.raises(SttsError, match="--epochs must be a whole number"):
         resolve_config({"data_type": str(tmp_path / "my_videos"), "epochs": "many", "out": str(tmp_path / "r5")})
+    with pytest.raises(SttsError, match="--flow-baselines must be at least 1, got 0"):
+        resolve_config({"data_type": str(tmp_path / "my_videos"), "flow_baselines": 0, "out": str(tmp_path / "r6")})
 
 
 def test_adamw_decays_weights_decoupled_from_the_loss_and_adam_as_an_l2_term(tmp_path):
@@ -238,10 +240,11 @@ def test_adamw_decays_weights_decoupled_from_the_loss_and_adam_as_an_l2_term(tmp
 
 
 def test_a_run_with_motion_channels_saves_its_input_and_is_rebuilt_from_the_checkpoint(tmp_path):
-    result = train(tmp_path, "run", epochs=1, normalisation="clip", temporal_residual=True, normal_flow=True)
+    result = train(tmp_path, "run", epochs=1, normalisation="clip", temporal_residual=True, normal_flow=True,
+                   flow_baselines=2)
     state = ckpt.load_checkpoint(result["run"] / "best.pt")
     spec = ckpt.checkpoint_spec(state)
-    assert spec.temporal_residual and spec.normal_flow and spec.network_channels == 8
+    assert spec.temporal_residual and spec.normal_flow and spec.flow_baselines == 2 and spec.network_channels == 10
     model = ckpt.model_from_checkpoint(state).eval()
     clips = torch.randint(0, 256, (2, *spec.input_shape()), dtype=torch.uint8)
     assert model(spec.model_input(clips)).shape == (2, 4)

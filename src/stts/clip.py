@@ -71,13 +71,15 @@ class ClipSpec:
     temporal_residual: bool = False
     # the network also sees which way edges move, whatever their contrast: the normal-flow terms (see normal_flow)
     normal_flow: bool = False
+    # with normal_flow: the frame change is taken over 1, ..., flow_baselines clip steps either side, 2 channels each
+    flow_baselines: int = 1
     # the camera's pan and zoom cancelled: every frame resampled into the clip's middle frame's camera (stts.camera)
     stabilise: bool = False
     version: int = SPEC_VERSION
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("keep_every", "min_kept", "height", "clip_len", "clip_stride", "crop_size"):
+        for name in ("keep_every", "min_kept", "height", "clip_len", "clip_stride", "crop_size", "flow_baselines"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"{name} must be a positive integer, got {value!r}")
@@ -135,19 +137,20 @@ class ClipSpec:
     def with_sampling(self, clip_len: int, clip_stride: int, crop_size: int, view: float | None,
                       train_views: tuple[float, float] | None, hflip: bool | None = None,
                       normalisation: str = "fixed", temporal_residual: bool = False,
-                      normal_flow: bool = False, stabilise: bool = False) -> ClipSpec:
+                      normal_flow: bool = False, stabilise: bool = False, flow_baselines: int = 1) -> ClipSpec:
         """This storage with a run's sampling (every sampling field set; ``hflip`` None keeps the data's)."""
         return dataclasses.replace(self, clip_len=clip_len, clip_stride=clip_stride, crop_size=crop_size, view=view,
                                    train_views=None if train_views is None else tuple(train_views),
                                    hflip=self.hflip if hflip is None else hflip, normalisation=normalisation,
                                    temporal_residual=temporal_residual, normal_flow=normal_flow,
-                                   stabilise=stabilise)
+                                   flow_baselines=flow_baselines, stabilise=stabilise)
 
     def with_input_of(self, other: ClipSpec) -> ClipSpec:
         """This spec with ``other``'s conversion of clips to numbers (a warm start keeps its weights' input)."""
         return dataclasses.replace(self, normalisation=other.normalisation, mean=other.mean, std=other.std,
                                    channels=other.channels, temporal_residual=other.temporal_residual,
-                                   normal_flow=other.normal_flow, stabilise=other.stabilise)
+                                   normal_flow=other.normal_flow, flow_baselines=other.flow_baselines,
+                                   stabilise=other.stabilise)
 
     def storage(self) -> dict[str, Any]:
         """The fields stts prepare decided: two data sets with equal storage hold the same frames."""
@@ -166,7 +169,7 @@ class ClipSpec:
             crop = f"centre {self.view:.0%} of the short side resized to {self.crop_size}x{self.crop_size}"
         scale = (", each clip standardised" if self.normalisation == "clip" else "") + (
             ", plus its temporal residual" if self.temporal_residual else "") + (
-            ", plus its normal flow" if self.normal_flow else "") + (
+            f", plus its normal flow{_over(self.flow_baselines)}" if self.normal_flow else "") + (
             ", the camera's pan and zoom cancelled" if self.stabilise else "")
         return (f"{self.clip_len} frames{stride} (stored: {_every(self.keep_every, 'frame')}, denser below "
                 f"{self.min_kept} kept, height {self.height}), {crop}, {self.channels}{scale}")
@@ -361,7 +364,7 @@ class ClipSpec:
             # what stays still (background, clutter) cancels; what moves remains, whatever its contrast
             values = torch.cat([values, _standardise(x - x.mean(dim=2, keepdim=True))], dim=1)
         if self.normal_flow:
-            values = torch.cat([values, normal_flow(x)], dim=1)
+            values = torch.cat([values, normal_flow(x, self.flow_baselines)], dim=1)
         return values
 
     def as_seen(self, clips: torch.Tensor) -> torch.Tensor:
@@ -380,33 +383,42 @@ class ClipSpec:
 
     @property
     def network_channels(self) -> int:
-        """Channels of the network's input: 3, 3 more with the temporal residual, 2 more with the normal flow."""
-        return 3 + 3 * self.temporal_residual + 2 * self.normal_flow
+        """Channels of the network's input: 3, 3 more with the temporal residual, 2 more a normal-flow baseline."""
+        return 3 + 3 * self.temporal_residual + 2 * self.flow_baselines * self.normal_flow
 
     def input_shape(self) -> tuple[int, int, int, int]:
         """(C, T, H, W) of one uint8 RGB clip that model_input takes."""
         return 3, self.clip_len, self.crop_size, self.crop_size
 
 
-def normal_flow(x: torch.Tensor) -> torch.Tensor:
-    """Clips (N, 3, T, H, W) of values in [0, 1] -> (N, 2, T, H, W): how fast and which way the edges move, x and y.
+def normal_flow(x: torch.Tensor, baselines: int = 1) -> torch.Tensor:
+    """Clips (N, 3, T, H, W) of values in [0, 1] -> (N, 2 * baselines, T, H, W): how fast and which way the edges
+    move, x and y, with the frame change taken over 1, ..., ``baselines`` clip steps either side.
 
     The numerators of Lucas-Kanade's flow, -I_t * dI/dx and -I_t * dI/dy (central differences), summed over the
     colours and over 3x3 pixels: where an edge moves right the first is positive, whether the edge is dark on
     bright or bright on dark. The temporal residual alone has opposite signs for the two contrasts, so a network
     fed only colours and residual must learn direction and contrast together: on motion-slow, whose objects move
     a third of a pixel a clip step, --preset small reached 92.5 % test top-1 in 40 epochs without these channels
-    and 97.5 % in 15 with them (issue 10's note). Standardised by the clip's root mean square (at least one grey
-    level squared), which keeps the ratio of x to y.
+    and 97.5 % in 15 with them (issue 10's note). Each baseline is standardised by its clip's root mean square
+    (at least one grey level squared), which keeps the ratio of x to y.
+
+    Over k steps a sub-pixel edge moves k times as far while what changes from frame to frame on its own (sensor
+    noise, a flickering light) does not grow: a longer baseline sees slow motion k times as clearly, a short one
+    keeps fast motion within reach of the gradient's linearisation.
     """
-    following = torch.cat([x[:, :, 1:], x[:, :, -1:]], dim=2)
-    previous = torch.cat([x[:, :, :1], x[:, :, :-1]], dim=2)
-    change = previous - following  # -I_t, times 2
     dx = F.pad(x[..., 2:] - x[..., :-2], (1, 1))
     dy = F.pad(x[..., 2:, :] - x[..., :-2, :], (0, 0, 1, 1))
-    flow = torch.cat([(change * dx).sum(dim=1, keepdim=True), (change * dy).sum(dim=1, keepdim=True)], dim=1)
-    flow = F.avg_pool3d(flow, kernel_size=(1, 3, 3), stride=1, padding=(0, 1, 1))
-    return flow / flow.square().mean(dim=(1, 2, 3, 4), keepdim=True).sqrt().clamp_min(1.0 / 255**2)
+    frames = torch.arange(x.shape[2], device=x.device)
+    flows = []
+    for step in range(1, baselines + 1):
+        previous = x[:, :, (frames - step).clamp(min=0)]
+        following = x[:, :, (frames + step).clamp(max=x.shape[2] - 1)]
+        change = previous - following  # -I_t, times 2 * step
+        flow = torch.cat([(change * dx).sum(dim=1, keepdim=True), (change * dy).sum(dim=1, keepdim=True)], dim=1)
+        flow = F.avg_pool3d(flow, kernel_size=(1, 3, 3), stride=1, padding=(0, 1, 1))
+        flows.append(flow / flow.square().mean(dim=(1, 2, 3, 4), keepdim=True).sqrt().clamp_min(1.0 / 255**2))
+    return torch.cat(flows, dim=1)
 
 
 def _standardise(x: torch.Tensor) -> torch.Tensor:
@@ -420,6 +432,10 @@ def _grow(frames: np.ndarray, side: int) -> np.ndarray:
     scale = side / min(height, width)
     size = (max(side, round(width * scale)), max(side, round(height * scale)))
     return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BILINEAR)) for f in frames])
+
+
+def _over(baselines: int) -> str:
+    return "" if baselines == 1 else f" over 1..{baselines} clip steps"
 
 
 def _every(n: int, noun: str) -> str:

@@ -68,6 +68,9 @@ def add_recipe_options(add) -> None:
     add("--normal-flow", "--normal_flow", dest="normal_flow", action=argparse.BooleanOptionalAction, default=None,
         help="the network also sees which way edges move, whatever their contrast (Lucas-Kanade's -I_t * grad I, "
              "2 more input channels)")
+    add("--flow-baselines", "--flow_baselines", dest="flow_baselines", type=int, metavar="N",
+        help="with --normal-flow: the frame change taken over 1..N clip steps either side, 2 channels each "
+             "(default 1); longer baselines see sub-pixel motion more clearly through noise and flicker")
     add("--stabilise", "--stabilize", dest="stabilise", type=parse_switch, metavar="on|off|auto",
         help="cancel the camera's pan and zoom: every frame of a clip resampled into its middle frame's camera "
              "(default off); auto: on when the camera moves in the training videos (--preset small's)")

@@ -46,6 +46,7 @@ class TrainConfig:
     normalisation: str = "fixed"  # see ClipSpec.normalisation
     temporal_residual: bool = False  # see ClipSpec.temporal_residual
     normal_flow: bool = False  # see ClipSpec.normal_flow
+    flow_baselines: int = 1  # see ClipSpec.flow_baselines
     stabilise: bool | str = False  # see ClipSpec.stabilise; or AUTO: on when the training videos' camera moves
     batch_size: int = 16  # clips a step over all processes, as the seed's DataParallel
     epochs: int = 100
@@ -90,7 +91,7 @@ class TrainConfig:
         stride = 1 if self.clip_stride == AUTO else self.clip_stride
         return stored.with_sampling(self.clip_len, stride, self.crop_size, self.view, self.train_views,
                                     self.hflip, self.normalisation, self.temporal_residual, self.normal_flow,
-                                    self.stabilise is True)
+                                    self.stabilise is True, self.flow_baselines)
 
 
 # Settings for a small network on a CPU, applied by --preset (and by the data sets whose registry entry
@@ -166,7 +167,7 @@ def check(config: TrainConfig) -> None:
         raise SttsError(f"--clip-stride must be a number or {AUTO!r}, got {config.clip_stride!r}")
     if not isinstance(config.epochs, int) or isinstance(config.epochs, bool):
         raise SttsError(f"--epochs must be a whole number, got {config.epochs!r}")
-    for name in ("clip_len", "clip_stride", "crop_size", "batch_size", "epochs"):
+    for name in ("clip_len", "clip_stride", "crop_size", "batch_size", "epochs", "flow_baselines"):
         if getattr(config, name) != AUTO and getattr(config, name) < 1:
             raise SttsError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
     if config.lr <= 0 or config.weight_decay < 0:

@@ -90,8 +90,9 @@ class TrainConfig:
         resolved counts as 1: the spec is then only checked, never used)."""
         stride = 1 if self.clip_stride == AUTO else self.clip_stride
         return stored.with_sampling(self.clip_len, stride, self.crop_size, self.view, self.train_views,
-                                    self.hflip, self.normalisation, self.temporal_residual, self.normal_flow,
-                                    self.stabilise is True, self.flow_baselines)
+                                    hflip=self.hflip, normalisation=self.normalisation,
+                                    temporal_residual=self.temporal_residual, normal_flow=self.normal_flow,
+                                    stabilise=self.stabilise is True, flow_baselines=self.flow_baselines)
 
 
 # Settings for a small network on a CPU, applied by --preset (and by the data sets whose registry entry

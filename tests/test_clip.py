@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stts.clip import ClipSpec, normal_flow
+from stts.clip import ClipSpec, local_contrast, normal_flow
 from stts.errors import SttsError
 
 
@@ -220,6 +220,34 @@ def test_a_longer_flow_baseline_sees_sub_pixel_motion_through_noise():
     assert ClipSpec.from_dict(old).flow_baselines == 1
     with pytest.raises(SttsError, match="flow_baselines must be a positive integer"):
         ClipSpec(flow_baselines=0)
+
+
+def flickering_and_moving(frames: int = 6) -> torch.Tensor:
+    """uint8 clips (1, 3, T, 24, 48): on the left a still square whose brightness jumps every frame, on the right
+    a faint square moving right a pixel a frame."""
+    clips = torch.full((1, 3, frames, 24, 48), 60, dtype=torch.uint8)
+    for t in range(frames):
+        clips[0, :, t, 9:15, 6:12] = (150, 230, 180, 120, 210, 160)[t % 6]
+        left = 28 + t - frames // 2
+        clips[0, :, t, 9:15, left:left + 6] = 110
+    return clips
+
+
+def test_the_normal_flow_on_local_contrast_takes_flicker_for_no_motion():
+    spec = ClipSpec(normalisation="clip", temporal_residual=True, normal_flow=True, flow_local_contrast=True)
+    assert spec.network_channels == 8 and "evened local contrast" in spec.describe()
+    shares = {}
+    for evened in (False, True):
+        flow = spec.replace(flow_local_contrast=evened).model_input(flickering_and_moving())[0, 6:, 1:-1]
+        energy = flow.square().sum(dim=0)
+        shares[evened] = (energy[..., :24].sum() / energy.sum()).item()  # the flickering square's share
+        assert flow[0, ..., 24:].sum() > 0 and flow[1, ..., 24:].sum().abs() < 1e-3 * flow[0, ..., 24:].sum()
+    assert shares[False] > 0.5 and shares[True] < 0.01, shares
+    frames = local_contrast(flickering_and_moving().float() / 255)
+    assert frames.shape == (1, 3, 6, 24, 48) and torch.isfinite(frames).all()
+    old = {k: v for k, v in spec.to_dict().items() if k != "flow_local_contrast"}  # a spec written before the field
+    assert ClipSpec.from_dict(old).flow_local_contrast is False
+    assert ClipSpec.from_dict(spec.to_dict()) == spec
 
 
 @pytest.mark.parametrize("clip_len, frames, stride", [(16, 48, 3), (16, 46, 3), (16, 45, 2), (16, 10, 1), (1, 90, 1)])

@@ -104,9 +104,10 @@ def test_clip_normalisation_is_inside_the_graph(tmp_path):
     assert check_onnx(export_onnx(checkpoint), checkpoint, batches=(2,))["relative"] <= 1e-3
 
 
-def test_camera_stabilisation_and_the_normal_flow_are_inside_the_graph(tmp_path):
+@pytest.mark.parametrize("local_contrast", [False, True])
+def test_camera_stabilisation_and_the_normal_flow_are_inside_the_graph(local_contrast, tmp_path):
     spec = ClipSpec(clip_len=8, crop_size=32, normalisation="clip", temporal_residual=True, normal_flow=True,
-                    stabilise=True)
+                    flow_local_contrast=local_contrast, stabilise=True)
     torch.manual_seed(0)
     model = build_model("stts-a", 3, width=8, blocks=(1, 1, 1, 1), in_channels=spec.network_channels)
     checkpoint = save_checkpoint({"model": model.state_dict(), "config": {"model_type": "stts-a", "width": 8,

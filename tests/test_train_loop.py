@@ -241,10 +241,11 @@ def test_adamw_decays_weights_decoupled_from_the_loss_and_adam_as_an_l2_term(tmp
 
 def test_a_run_with_motion_channels_saves_its_input_and_is_rebuilt_from_the_checkpoint(tmp_path):
     result = train(tmp_path, "run", epochs=1, normalisation="clip", temporal_residual=True, normal_flow=True,
-                   flow_baselines=2)
+                   flow_baselines=2, flow_local_contrast=True)
     state = ckpt.load_checkpoint(result["run"] / "best.pt")
     spec = ckpt.checkpoint_spec(state)
     assert spec.temporal_residual and spec.normal_flow and spec.flow_baselines == 2 and spec.network_channels == 10
+    assert spec.flow_local_contrast
     model = ckpt.model_from_checkpoint(state).eval()
     clips = torch.randint(0, 256, (2, *spec.input_shape()), dtype=torch.uint8)
     assert model(spec.model_input(clips)).shape == (2, 4)

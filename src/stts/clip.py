@@ -30,6 +30,10 @@ CHANNEL_ORDERS = ("RGB", "BGR")
 # fixed: (value / 255 - mean) / std with the spec's mean and std (the seed's: mean 0, std 1);
 # clip: each clip less its own per-channel mean, over its own per-channel standard deviation
 NORMALISATIONS = ("fixed", "clip")
+# local_contrast: a 5x5 window straddles one edge of an object a few pixels across at the 48-pixel view; the floor,
+# 8 grey levels, is above the sensor noise of most video (sigma 2-6) and below the contrast of what is worth seeing
+CONTRAST_WINDOW = 5
+CONTRAST_FLOOR = 8 / 255
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,9 @@ class ClipSpec:
     normal_flow: bool = False
     # with normal_flow: the frame change is taken over 1, ..., flow_baselines clip steps either side, 2 channels each
     flow_baselines: int = 1
+    # with normal_flow: taken on frames whose local contrast is evened out, so that a region's brightness changing
+    # (a flickering light, a shadow) reads as no motion (see local_contrast)
+    flow_local_contrast: bool = False
     # the camera's pan and zoom cancelled: every frame resampled into the clip's middle frame's camera (stts.camera)
     stabilise: bool = False
     version: int = SPEC_VERSION
@@ -137,20 +144,22 @@ class ClipSpec:
     def with_sampling(self, clip_len: int, clip_stride: int, crop_size: int, view: float | None,
                       train_views: tuple[float, float] | None, hflip: bool | None = None,
                       normalisation: str = "fixed", temporal_residual: bool = False,
-                      normal_flow: bool = False, stabilise: bool = False, flow_baselines: int = 1) -> ClipSpec:
+                      normal_flow: bool = False, stabilise: bool = False, flow_baselines: int = 1,
+                      flow_local_contrast: bool = False) -> ClipSpec:
         """This storage with a run's sampling (every sampling field set; ``hflip`` None keeps the data's)."""
         return dataclasses.replace(self, clip_len=clip_len, clip_stride=clip_stride, crop_size=crop_size, view=view,
                                    train_views=None if train_views is None else tuple(train_views),
                                    hflip=self.hflip if hflip is None else hflip, normalisation=normalisation,
                                    temporal_residual=temporal_residual, normal_flow=normal_flow,
-                                   flow_baselines=flow_baselines, stabilise=stabilise)
+                                   flow_baselines=flow_baselines, flow_local_contrast=flow_local_contrast,
+                                   stabilise=stabilise)
 
     def with_input_of(self, other: ClipSpec) -> ClipSpec:
         """This spec with ``other``'s conversion of clips to numbers (a warm start keeps its weights' input)."""
         return dataclasses.replace(self, normalisation=other.normalisation, mean=other.mean, std=other.std,
                                    channels=other.channels, temporal_residual=other.temporal_residual,
                                    normal_flow=other.normal_flow, flow_baselines=other.flow_baselines,
-                                   stabilise=other.stabilise)
+                                   flow_local_contrast=other.flow_local_contrast, stabilise=other.stabilise)
 
     def storage(self) -> dict[str, Any]:
         """The fields stts prepare decided: two data sets with equal storage hold the same frames."""
@@ -169,7 +178,8 @@ class ClipSpec:
             crop = f"centre {self.view:.0%} of the short side resized to {self.crop_size}x{self.crop_size}"
         scale = (", each clip standardised" if self.normalisation == "clip" else "") + (
             ", plus its temporal residual" if self.temporal_residual else "") + (
-            f", plus its normal flow{_over(self.flow_baselines)}" if self.normal_flow else "") + (
+            f", plus its normal flow{_over(self.flow_baselines)}{_on_local_contrast(self.flow_local_contrast)}"
+            if self.normal_flow else "") + (
             ", the camera's pan and zoom cancelled" if self.stabilise else "")
         return (f"{self.clip_len} frames{stride} (stored: {_every(self.keep_every, 'frame')}, denser below "
                 f"{self.min_kept} kept, height {self.height}), {crop}, {self.channels}{scale}")
@@ -364,7 +374,8 @@ class ClipSpec:
             # what stays still (background, clutter) cancels; what moves remains, whatever its contrast
             values = torch.cat([values, _standardise(x - x.mean(dim=2, keepdim=True))], dim=1)
         if self.normal_flow:
-            values = torch.cat([values, normal_flow(x, self.flow_baselines)], dim=1)
+            frames = local_contrast(x) if self.flow_local_contrast else x
+            values = torch.cat([values, normal_flow(frames, self.flow_baselines)], dim=1)
         return values
 
     def as_seen(self, clips: torch.Tensor) -> torch.Tensor:
@@ -421,6 +432,26 @@ def normal_flow(x: torch.Tensor, baselines: int = 1) -> torch.Tensor:
     return torch.cat(flows, dim=1)
 
 
+def local_contrast(x: torch.Tensor, window: int = CONTRAST_WINDOW, floor: float = CONTRAST_FLOOR) -> torch.Tensor:
+    """Clips (N, C, T, H, W) of values in [0, 1] -> each frame and colour less its local mean, over its local
+    standard deviation (``window`` x ``window`` pixels) floored at ``floor``, times ``floor``.
+
+    Where a window holds two levels (an object's edge) the result does not depend on the levels, only on where
+    the edge is: an object that flickers or a light that dims changes the frame, not this. Where the deviation is
+    under ``floor`` (flat areas and their sensor noise) the values stay as they were, less the local mean; an edge
+    of any contrast above ``floor`` comes out at about ``floor``, so that the normal flow of these frames weighs
+    faint edges as much as strong ones, and a brightening or dimming object (motion-crowd's distractors flicker by
+    up to +-30 grey levels a frame) does not read as one growing or shrinking.
+    """
+    n, channels, t, height, width = x.shape
+    frames = x.transpose(1, 2).reshape(n * t, channels, height, width)
+    mean = F.avg_pool2d(frames, window, stride=1, padding=window // 2, count_include_pad=False)
+    variance = F.avg_pool2d(frames.square(), window, stride=1, padding=window // 2, count_include_pad=False)
+    spread = (variance - mean.square()).clamp_min(0) + floor**2
+    evened = (frames - mean) * (floor / spread.sqrt())
+    return evened.view(n, t, channels, height, width).transpose(1, 2)
+
+
 def _standardise(x: torch.Tensor) -> torch.Tensor:
     """Zero-mean ``x`` (N, C, T, H, W) over its per-channel root mean square (at least one grey level)."""
     return x / x.square().mean(dim=(2, 3, 4), keepdim=True).sqrt().clamp_min(1.0 / 255)
@@ -436,6 +467,10 @@ def _grow(frames: np.ndarray, side: int) -> np.ndarray:
 
 def _over(baselines: int) -> str:
     return "" if baselines == 1 else f" over 1..{baselines} clip steps"
+
+
+def _on_local_contrast(evened: bool) -> str:
+    return ", on frames of evened local contrast" if evened else ""
 
 
 def _every(n: int, noun: str) -> str:

@@ -71,6 +71,10 @@ def add_recipe_options(add) -> None:
     add("--flow-baselines", "--flow_baselines", dest="flow_baselines", type=int, metavar="N",
         help="with --normal-flow: the frame change taken over 1..N clip steps either side, 2 channels each "
              "(default 1); longer baselines see sub-pixel motion more clearly through noise and flicker")
+    add("--flow-local-contrast", "--flow_local_contrast", dest="flow_local_contrast",
+        action=argparse.BooleanOptionalAction, default=None,
+        help="with --normal-flow: take it on frames whose local contrast is evened out (5x5 windows), so that "
+             "flicker and lighting changes do not read as motion and faint edges count as much as strong ones")
     add("--stabilise", "--stabilize", dest="stabilise", type=parse_switch, metavar="on|off|auto",
         help="cancel the camera's pan and zoom: every frame of a clip resampled into its middle frame's camera "
              "(default off); auto: on when the camera moves in the training videos (--preset small's)")

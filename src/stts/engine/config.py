@@ -47,6 +47,7 @@ class TrainConfig:
     temporal_residual: bool = False  # see ClipSpec.temporal_residual
     normal_flow: bool = False  # see ClipSpec.normal_flow
     flow_baselines: int = 1  # see ClipSpec.flow_baselines
+    flow_local_contrast: bool = False  # see ClipSpec.flow_local_contrast
     stabilise: bool | str = False  # see ClipSpec.stabilise; or AUTO: on when the training videos' camera moves
     batch_size: int = 16  # clips a step over all processes, as the seed's DataParallel
     epochs: int = 100
@@ -92,7 +93,8 @@ class TrainConfig:
         return stored.with_sampling(self.clip_len, stride, self.crop_size, self.view, self.train_views,
                                     hflip=self.hflip, normalisation=self.normalisation,
                                     temporal_residual=self.temporal_residual, normal_flow=self.normal_flow,
-                                    stabilise=self.stabilise is True, flow_baselines=self.flow_baselines)
+                                    stabilise=self.stabilise is True, flow_baselines=self.flow_baselines,
+                                    flow_local_contrast=self.flow_local_contrast)
 
 
 # Settings for a small network on a CPU, applied by --preset (and by the data sets whose registry entry

@@ -223,10 +223,9 @@ def test_each_family_is_a_data_set_that_prepare_makes_with_its_flip_and_reverse_
     from stts.engine.distributed import Context
     from stts.engine.train import build_datasets
 
-    config = resolve_config({"data_type": "motion-fast", "data_root": str(tmp_path), "time_reversal": "auto",
+    config = resolve_config({"data_type": "motion-fast", "data_root": str(tmp_path), "time_reversal": True,
                              "out": str(tmp_path / "run")})
     datasets = build_datasets(config, Context())
-    assert config.time_reversal is True
     assert datasets["train"].reversible == set(range(6)) and not datasets["test"].reversible
     with pytest.raises(SttsError, match="has no option frames"):
         prepare_dataset("motion-fast", [], tmp_path / "x", options={"frames": 3}, progress=False)

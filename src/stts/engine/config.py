@@ -24,7 +24,7 @@ def default_workers() -> int:
     return min(4, len(os.sched_getaffinity(0)))
 
 
-AUTO = "auto"  # --clip-stride, --stabilise, --time-reversal auto: decided from the data when it is opened
+AUTO = "auto"  # --clip-stride, --stabilise auto: decided from the training videos when the data is opened
 
 
 @dataclass
@@ -43,8 +43,7 @@ class TrainConfig:
     view: float | None = None  # see ClipSpec.view and ClipSpec.train_views
     train_views: tuple[float, float] | None = None
     hflip: bool | None = None  # None: as the data set says
-    # training also plays clips of the data set's reverse pairs backwards (ClipDataset); or AUTO: when it has some
-    time_reversal: bool | str = False
+    time_reversal: bool = False  # training also plays clips of the data set's reverse pairs backwards (ClipDataset)
     normalisation: str = "fixed"  # see ClipSpec.normalisation
     temporal_residual: bool = False  # see ClipSpec.temporal_residual
     normal_flow: bool = False  # see ClipSpec.normal_flow
@@ -166,9 +165,8 @@ def resume_config(saved: dict[str, Any], given: dict[str, Any], run: Path) -> Tr
 
 def check(config: TrainConfig) -> None:
     """Every option checked before anything is written; the network is built (on no device) to check its size."""
-    for name in ("stabilise", "time_reversal"):
-        if getattr(config, name) not in (True, False, AUTO):
-            raise SttsError(f"--{name.replace('_', '-')} must be on, off or {AUTO!r}, got {getattr(config, name)!r}")
+    if config.stabilise not in (True, False, AUTO):
+        raise SttsError(f"--stabilise must be on, off or {AUTO!r}, got {config.stabilise!r}")
     if isinstance(config.clip_stride, str) and config.clip_stride != AUTO:
         raise SttsError(f"--clip-stride must be a number or {AUTO!r}, got {config.clip_stride!r}")
     if not isinstance(config.epochs, int) or isinstance(config.epochs, bool):

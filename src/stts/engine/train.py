@@ -315,7 +315,7 @@ def restore_run(run: TrainingRun, state: dict[str, Any]) -> None:
 
 def build_datasets(config: TrainConfig, context: Context) -> dict[str, Dataset]:
     """train/val/test :class:`~stts.data.ClipDataset` of ``config.data_type``; a built-in set is made if missing."""
-    from ..data import ClipDataset, dataset_root, prepare_dataset, read_info, read_spec
+    from ..data import ClipDataset, dataset_root, prepare_dataset, read_spec
     from ..data.registry import kind_of
 
     kind = kind_of(config.data_type)
@@ -344,12 +344,6 @@ def build_datasets(config: TrainConfig, context: Context) -> dict[str, Dataset]:
         if context.is_main:
             print(f"stts: --stabilise auto: {'on' if config.stabilise else 'off'} (within the median training clip the "
                   f"camera moves the view's corners by {share:.1%} of its side; on above {CAMERA_MOTION:.0%})")
-    if config.time_reversal == AUTO:
-        pairs = read_info(root).get("reverse_pairs", [])
-        config.time_reversal = bool(pairs)
-        if context.is_main:
-            print(f"stts: --time-reversal auto: {'on' if pairs else 'off'} (the data set declares "
-                  f"{len(pairs) or 'no'} reverse pair{'' if len(pairs) == 1 else 's'})")
     spec = config.clip_spec(stored)
     return {split: ClipDataset(root, split, spec, train=split == "train", seed=config.seed,
                                reverse=config.time_reversal and split == "train") for split in SPLITS}

@@ -41,11 +41,6 @@ def test_train_clip_shape_and_reproducible_augmentation(prepared):
     assert any(not torch.equal(dataset[i][0], other_seed[i][0]) for i in range(len(dataset)))
 
 
-def test_time_reversal_needs_the_data_sets_reverse_pairs(prepared):
-    with pytest.raises(SttsError, match="declares none; a folder lists them in reverse_pairs.txt"):
-        ClipDataset(prepared, "train", sampling(prepared, 8, 40), train=True, reverse=True)
-
-
 def test_augmentation_does_not_depend_on_workers(prepared):
     dataset = ClipDataset(prepared, "train", sampling(prepared, 8, 40), train=True, seed=3)
     dataset.set_epoch(2)

@@ -178,23 +178,6 @@ def test_folder_without_lists_gets_a_stratified_split(tmp_path):
     assert main(["prepare", "folder", str(root), "--out", str(out), "--size", "32", "--json"]) == 0
     info = json.loads((out / "dataset.json").read_text())
     assert info["counts"] == {"train": 14, "val": 2, "test": 4} and info["skipped"] == 1
-    assert info["flip_pairs"] == [] and info["reverse_pairs"] == []
-
-
-def test_a_folder_declares_the_classes_that_playing_backwards_swaps(tmp_path):
-    root = tmp_path / "videos"
-    for c in ("sit down", "stand up", "wave"):
-        for i in range(4):
-            write_video(root / c / f"{i}.avi", frames=8, width=32, height=32, seed=i)
-    (root / "reverse_pairs.txt").write_text("sit down, stand up\n")
-    with pytest.raises(SttsError, match="reverse_pairs.txt line 1: expected two class names of this folder"):
-        prepare_dataset("folder", [root], tmp_path / "out", height=32, workers=1, progress=False)
-    (root / "reverse_pairs.txt").write_text("sit_down stand_up\nwave wave\n")
-    for c in ("sit down", "stand up"):
-        (root / c).rename(root / c.replace(" ", "_"))
-    prepare_dataset("folder", [root], tmp_path / "out", height=32, workers=1, progress=False)
-    info = json.loads((tmp_path / "out" / "dataset.json").read_text())
-    assert info["reverse_pairs"] == [["sit_down", "stand_up"], ["wave", "wave"]] and info["flip_pairs"] == []
 
 
 def test_cli_json_and_table(tmp_path, ucf_tree, capsys):

@@ -18,8 +18,7 @@ def add_parser(subparsers) -> None:
         description="Extract and decode a data set into a prepared folder: classes.txt, manifests/, store/ and "
                     "dataset.json (with the clip spec's storage: frame rule and stored height). "
                     "SOURCE: " + "; ".join(f"{n}: {get_dataset(n).sources}" for n in names if get_dataset(n).sources)
-                    + "; folder: ROOT/<class>/<video> with optional train.txt/val.txt/test.txt, flip_pairs.txt and "
-                    "reverse_pairs.txt (class pairs a mirror or playing backwards swaps, one pair a line); "
+                    + "; folder: ROOT/<class>/<video> with optional train.txt/val.txt/test.txt and flip_pairs.txt; "
                     "built-in sets make their own videos.")
     parser.add_argument("dataset", choices=names, metavar="DATASET", help=f"one of {', '.join(names)}")
     parser.add_argument("sources", nargs="*", type=Path, metavar="SOURCE", help="archives or folders")

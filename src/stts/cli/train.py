@@ -80,10 +80,6 @@ def add_recipe_options(add) -> None:
              "(default off); auto: on when the camera moves in the training videos (--preset small's)")
     add("--hflip", action=argparse.BooleanOptionalAction, default=None,
         help="whether training mirrors clips (default: as the data set says)")
-    add("--time-reversal", "--time_reversal", dest="time_reversal", action=argparse.BooleanOptionalAction,
-        default=None, help="training also plays half the clips of the data set's reverse pairs backwards, with the "
-                           "partner's label (Grow <-> Shrink; the motion suite declares them, a folder in "
-                           "reverse_pairs.txt; default off)")
     add("--preset", choices=list(PRESETS), help=f"settings for a small CPU: {SMALL}; options given still win")
     add("--width", type=int, help="network width: channels of the stem (default 64, the seed's)")
     add("--lr", type=float, help="learning rate (default 1e-4)")

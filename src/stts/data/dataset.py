@@ -50,8 +50,7 @@ def read_spec(root: str | Path) -> ClipSpec:
 
 
 def flipped_labels(classes: list[str], flip_pairs: list[list[str]]) -> list[int]:
-    """Each label's label after a horizontal flip (or, given reverse pairs, played backwards): itself, or its
-    partner in ``flip_pairs``."""
+    """Each label's label after a horizontal flip: itself, or its partner in ``flip_pairs``."""
     mapping = list(range(len(classes)))
     for a, b in flip_pairs:
         mapping[classes.index(a)], mapping[classes.index(b)] = classes.index(b), classes.index(a)
@@ -71,15 +70,13 @@ class ClipDataset(Dataset):
 
     ``train``: one random clip (``ClipSpec.train_sample``) drawn from (seed, epoch, index), so that
     it differs every epoch (call ``set_epoch``) and does not depend on the number of workers; a
-    flipped clip of a class in the data set's flip pairs takes its partner's label. With ``reverse``,
-    a clip of a class in the data set's reverse pairs is also played backwards half the time, and
-    then takes its partner's label. Otherwise
+    flipped clip of a class in the data set's flip pairs takes its partner's label. Otherwise
     ``windows`` evenly spaced windows x ``crops`` views (``ClipSpec.eval_samples``), stacked as
     (views, 3, T, H, W) when there is more than one. ``spec`` defaults to the data set's own.
     """
 
     def __init__(self, root: str | Path, split: str, spec: ClipSpec | None = None, train: bool = False,
-                 windows: int = 1, crops: int = 1, seed: int = 0, reverse: bool = False):
+                 windows: int = 1, crops: int = 1, seed: int = 0):
         if windows < 1 or crops not in (1, 3):
             raise SttsError(f"windows must be at least 1 and crops 1 or 3, got {windows} and {crops}")
         self.root = Path(root)
@@ -91,15 +88,7 @@ class ClipDataset(Dataset):
         self.split, self.train, self.windows, self.crops, self.seed, self.epoch = split, train, windows, crops, seed, 0
         self.classes = read_classes(self.root)
         self.videos, self.labels = read_manifest(self.root, split)
-        info = read_info(self.root)
-        self.flipped_label = flipped_labels(self.classes, info.get("flip_pairs", []))
-        reverse_pairs = info.get("reverse_pairs", [])
-        if reverse and not reverse_pairs:
-            raise SttsError(f"{self.root}: playing clips backwards needs the data set's reverse pairs (classes that "
-                            "swap when played backwards), and it declares none; a folder lists them in "
-                            "reverse_pairs.txt before `stts prepare`")
-        self.reversed_label = flipped_labels(self.classes, reverse_pairs)
-        self.reversible = {self.classes.index(name) for pair in reverse_pairs for name in pair} if reverse else set()
+        self.flipped_label = flipped_labels(self.classes, read_info(self.root).get("flip_pairs", []))
         self.store = open_store(self.root / STORE)
         for video in self.videos:
             entry = self.store.entries.get(video)
@@ -127,8 +116,6 @@ class ClipDataset(Dataset):
             sample = self.spec.train_sample(*shape, rng)
             clip = self.spec.to_crop(self.store.read_frames(video, sample.indices, sample.box, sample.flip))
             label = self.flipped_label[self.labels[index]] if sample.flip else self.labels[index]
-            if label in self.reversible and rng.random() < 0.5:
-                clip, label = clip[::-1].copy(), self.reversed_label[label]
             return torch.from_numpy(clip).permute(3, 0, 1, 2), label  # (3, T, H, W)
         samples = self.spec.eval_samples(*shape, self.windows, self.crops)
         wanted = np.unique(np.concatenate([s.indices for s in samples]))

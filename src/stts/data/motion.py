@@ -46,10 +46,6 @@ from .synthetic import write_avi
 MOTIONS = ("MoveLeft", "MoveRight", "MoveUp", "MoveDown", "Grow", "Shrink")
 # a horizontal flip turns one of these motions into the other
 FLIP_PAIRS = (("MoveLeft", "MoveRight"),)
-# played backwards, a video of one of these motions is a video of the other, drawn just as likely: paths and
-# growth run the other way at the same speeds, and the distractors' walk, flicker and the camera are as likely
-# reversed as not
-REVERSE_PAIRS = (("MoveLeft", "MoveRight"), ("MoveUp", "MoveDown"), ("Grow", "Shrink"))
 DIRECTIONS = {"MoveLeft": (-1, 0), "MoveRight": (1, 0), "MoveUp": (0, -1), "MoveDown": (0, 1)}
 REFERENCE = 120  # the short side of the frame that speeds and sizes are given for
 RADIUS = (0.08, 0.15)  # object size (radius of the disc of equal area), a fraction of the short side

@@ -22,7 +22,7 @@ from ..clip import ClipSpec
 from ..errors import SttsError
 from ..files import write_text
 from . import splits
-from .records import AUTO_SPLIT, folder_pairs
+from .records import AUTO_SPLIT, folder_flip_pairs
 from .registry import get_dataset
 from .store import IndexWriter, ShardWriter, encode_frames, open_store, read_index
 from .video import read_kept_frames
@@ -123,9 +123,7 @@ def prepare_dataset(dataset: str, sources: list[str | Path], out: str | Path, *,
     elif not sources:
         raise SttsError(f"give the {dataset} sources to prepare: {kind.prepare_command(out)}")
     classes, records, videos_root = kind.read_records(sources, out, split=split, val_from_test=val_from_test, seed=seed)
-    flip_pairs = list(kind.flip_pairs) or (folder_pairs(sources, classes, "flip_pairs.txt") if dataset == "folder" else [])
-    reverse_pairs = list(kind.reverse_pairs) or (
-        folder_pairs(sources, classes, "reverse_pairs.txt") if dataset == "folder" else [])
+    flip_pairs = list(kind.flip_pairs) or (folder_flip_pairs(sources, classes) if dataset == "folder" else [])
     if flip_pairs and hflip is None:
         spec = spec.replace(hflip=True)
     missing = sorted({r.path for r in records if not (videos_root / r.path).is_file()})
@@ -151,7 +149,6 @@ def prepare_dataset(dataset: str, sources: list[str | Path], out: str | Path, *,
         "split": split, "val": val_description(dataset, val_from_test),
         "counts": counts, "skipped": len(skipped), "missing": len(missing), "partial": len(partial),
         "videos_root": str(videos_root), "flip_pairs": [list(pair) for pair in flip_pairs if set(pair) <= set(classes)],
-        "reverse_pairs": [list(pair) for pair in reverse_pairs if set(pair) <= set(classes)],
         "fingerprint": fingerprint(spec, classes, kept, stored),
     })
     if val_from_test:

@@ -88,10 +88,9 @@ def folder_records(sources: list[Path], out: Path, **_):
     return classes, records, root
 
 
-def folder_pairs(sources: list[Path], classes: list[str], name: str) -> list[tuple[str, str]]:
-    """A folder's ``flip_pairs.txt`` or ``reverse_pairs.txt`` (``name``): one pair of class names a line that a
-    horizontal flip, or playing the clip backwards, turns into each other."""
-    path = Path(sources[0]) / name
+def folder_flip_pairs(sources: list[Path], classes: list[str]) -> list[tuple[str, str]]:
+    """A folder's ``flip_pairs.txt``: one pair of class names a line that a horizontal flip swaps."""
+    path = Path(sources[0]) / "flip_pairs.txt"
     if not path.is_file():
         return []
     pairs = []

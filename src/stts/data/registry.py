@@ -22,8 +22,6 @@ class DatasetKind:
     height: int = 128  # stored frame height by default
     hflip: bool = True  # whether a horizontal flip keeps every class (or turns flip_pairs into each other)
     flip_pairs: tuple[tuple[str, str], ...] = ()
-    # classes that a clip played backwards turns into each other (a class paired with itself: unchanged by it)
-    reverse_pairs: tuple[tuple[str, str], ...] = ()
     # a built-in set makes its own sources: generate(out, seed, options, workers, progress) -> sources
     generate: Callable[..., list[Path]] | None = None
     preset: str | None = None  # the training preset it uses unless told otherwise
@@ -97,12 +95,12 @@ def _motion(family: str):
 
 
 def _register_motion_suite() -> None:
-    from .motion import FAMILIES, FLIP_PAIRS, REVERSE_PAIRS
+    from .motion import FAMILIES, FLIP_PAIRS
 
     for family, about in FAMILIES.items():
         register_dataset(DatasetKind(
             f"motion-{family}", f"motion suite: {about}", records.folder_records, flip_pairs=FLIP_PAIRS,
-            reverse_pairs=REVERSE_PAIRS,            generate=_motion(family), preset="small",
+            generate=_motion(family), preset="small",
             options={"train_per_class": 60, "val_per_class": 10, "test_per_class": 20}))
 
 

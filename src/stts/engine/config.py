@@ -43,7 +43,6 @@ class TrainConfig:
     view: float | None = None  # see ClipSpec.view and ClipSpec.train_views
     train_views: tuple[float, float] | None = None
     hflip: bool | None = None  # None: as the data set says
-    time_reversal: bool = False  # training also plays clips of the data set's reverse pairs backwards (ClipDataset)
     normalisation: str = "fixed"  # see ClipSpec.normalisation
     temporal_residual: bool = False  # see ClipSpec.temporal_residual
     normal_flow: bool = False  # see ClipSpec.normal_flow

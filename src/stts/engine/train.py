@@ -345,8 +345,7 @@ def build_datasets(config: TrainConfig, context: Context) -> dict[str, Dataset]:
             print(f"stts: --stabilise auto: {'on' if config.stabilise else 'off'} (within the median training clip the "
                   f"camera moves the view's corners by {share:.1%} of its side; on above {CAMERA_MOTION:.0%})")
     spec = config.clip_spec(stored)
-    return {split: ClipDataset(root, split, spec, train=split == "train", seed=config.seed,
-                               reverse=config.time_reversal and split == "train") for split in SPLITS}
+    return {split: ClipDataset(root, split, spec, train=split == "train", seed=config.seed) for split in SPLITS}
 
 
 def check_splits(datasets: dict[str, Dataset], config: TrainConfig) -> None:

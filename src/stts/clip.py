@@ -34,6 +34,9 @@ NORMALISATIONS = ("fixed", "clip")
 # 8 grey levels, is above the sensor noise of most video (sigma 2-6) and below the contrast of what is worth seeing
 CONTRAST_WINDOW = 5
 CONTRAST_FLOOR = 8 / 255
+# the fields of ClipSpec that decide how a clip becomes numbers (what a network's weights were trained on)
+INPUT_FIELDS = ("normalisation", "mean", "std", "channels", "temporal_residual", "normal_flow", "flow_baselines",
+                "flow_local_contrast", "stabilise")
 
 
 @dataclass(frozen=True)
@@ -156,10 +159,7 @@ class ClipSpec:
 
     def with_input_of(self, other: ClipSpec) -> ClipSpec:
         """This spec with ``other``'s conversion of clips to numbers (a warm start keeps its weights' input)."""
-        return dataclasses.replace(self, normalisation=other.normalisation, mean=other.mean, std=other.std,
-                                   channels=other.channels, temporal_residual=other.temporal_residual,
-                                   normal_flow=other.normal_flow, flow_baselines=other.flow_baselines,
-                                   flow_local_contrast=other.flow_local_contrast, stabilise=other.stabilise)
+        return dataclasses.replace(self, **{name: getattr(other, name) for name in INPUT_FIELDS})
 
     def storage(self) -> dict[str, Any]:
         """The fields stts prepare decided: two data sets with equal storage hold the same frames."""

@@ -24,7 +24,9 @@ def default_workers() -> int:
     return min(4, len(os.sched_getaffinity(0)))
 
 
-AUTO = "auto"  # --clip-stride, --stabilise auto: decided from the training videos when the data is opened
+# --clip-stride, --stabilise auto: decided from the training videos when the data is opened;
+# --precision auto: from the hardware (runtime.resolve_precision)
+AUTO = "auto"
 
 
 @dataclass
@@ -103,7 +105,7 @@ class TrainConfig:
 # ReduceLROnPlateau on a small val split the drop came at a random epoch and test top-1 swung by
 # several points from one epoch to the next (measured in the closing note of issue 6).
 # precision auto: bf16 where the CPU runs it natively; with the training layout of models.resnet a train
-# step of this preset ran 1.48x faster than fp32 on an AMX CPU (benchmarks/bench_input.py) and learned the
+# step of this preset ran 1.49x faster than fp32 on an AMX CPU (benchmarks/bench_input.py) and learned the
 # same (motion-crowd, 12 epochs: 84.2 % test top-1 at the last epoch either way), so the epochs below fit
 # in the time 12 fp32 epochs took; CPUs without native bf16 train in fp32. Batch 8 and lr 3e-3: more
 # updates per second of CPU, which is what ends the from-scratch plateau sooner; at 18 epochs lr 3e-3 took

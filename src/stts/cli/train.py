@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import functools
-import os
-from pathlib import Path
 
-from ..checkpoint import load_checkpoint
-from ..engine.config import AUTO, LR_SCHEDULES, OPTIMIZERS, PRESETS, TrainConfig, resolve_config, resume_config
-from ..engine.distributed import launch, parse_gpu_ids
-from ..errors import SttsError
+from ..engine.config import AUTO, LR_SCHEDULES, OPTIMIZERS, PRESETS, TrainConfig
 from ..models import list_models
 from ..runtime import PRECISIONS
 
@@ -126,23 +120,8 @@ def parse_switch(text: str) -> bool | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.train import fit
+    from ..engine.session import train_run
 
     given = {name: getattr(args, name, None) for name in TrainConfig.__dataclass_fields__}
-    if args.resume:
-        folder = Path(args.resume)
-        folder = folder.parent if folder.is_file() else folder
-        if not (folder / "last.pt").is_file():
-            raise SttsError(f"--resume {args.resume}: no last.pt there; give the run folder of an earlier `stts train`")
-        config = resume_config(load_checkpoint(folder / "last.pt")["config"], given, folder)
-    else:
-        if args.out and (Path(args.out) / "last.pt").exists():
-            raise SttsError(f"--out {args.out} already holds a run; continue it with --resume {args.out} "
-                            "or choose another folder")
-        config = resolve_config(given)
-    devices = parse_gpu_ids(config.gpu_ids)
-    if devices[0].type == "cpu" and os.environ.get("RANK", "0") == "0":
-        ignored = f" (--gpu_ids {config.gpu_ids} ignored)" if config.gpu_ids else ""
-        print(f"stts train: no CUDA GPU visible: training on the CPU{ignored}")
-    result = launch(functools.partial(fit, resume=bool(args.resume)), config, devices)
-    return 130 if result and result.get("interrupted") else 0
+    result = train_run(given, resume=args.resume)
+    return 130 if result.get("interrupted") else 0

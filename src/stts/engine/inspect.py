@@ -70,6 +70,13 @@ def typical_camera_motion(dataset, count: int = 24) -> float:
     return float(camera_motion(clips).median()) / clips.shape[-1]
 
 
+def decide_stabilise(dataset) -> tuple[bool, str]:
+    """--stabilise auto: whether to cancel the camera for ``dataset``'s clips, and the reason printed with it."""
+    share = typical_camera_motion(dataset)
+    return share > CAMERA_MOTION, (f"within the median training clip the camera moves the view's corners by "
+                                   f"{share:.1%} of its side; on above {CAMERA_MOTION:.0%}")
+
+
 def data_warnings(spec: ClipSpec, dataset) -> list[str]:
     """One line per way the clips may hide the classes from the network; empty when none is seen."""
     if not len(dataset):

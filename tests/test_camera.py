@@ -9,12 +9,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 from data_fixtures import tiny_motion_family
-from stts.camera import camera_motion, clip_cameras, from_middle, stabilise, to_own_cameras
+from stts.camera import camera_motion, clip_cameras, explained_share, from_middle, stabilise, to_own_cameras
 from stts.cli import main
 from stts.clip import ClipSpec
-from stts.data import ClipDataset, read_spec
+from stts.data import ClipDataset, prepare_dataset, read_spec
+from stts.data.drawing import colour_of_luma, textured_background
 from stts.data.motion import FAMILIES, MOTIONS, render_scene
-from stts.engine.inspect import CAMERA_MOTION, typical_camera_motion
+from stts.data.synthetic import write_avi
+from stts.engine.inspect import CAMERA_MOTION, CAMERA_SHARE, camera_evidence, decide_stabilise, typical_camera_motion
 
 SIDE = 48
 
@@ -132,3 +134,94 @@ def test_auto_stabilises_where_the_training_videos_camera_moves(camera_data, tmp
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "--stabilise auto: on" in printed and "the camera's pan and zoom cancelled" in printed
+
+
+def still_scene(motion: str, textured: bool, rng: np.random.Generator, count: int = 40, width: int = 160,
+                height: int = 120) -> np.ndarray:
+    """uint8 (count, H, W, 3): a still camera on a faintly textured (or plain) background, and one large object
+    of one colour crossing it: a bar a quarter of the frame across and the whole of it long (``bar-right``,
+    ``bar-down``), a square a third of the frame's height (``block-right``) or of a third of its area (``big-left``)."""
+    luma = rng.uniform(60, 190)
+    background = (textured_background(width, height, luma, 8, rng) if textured
+                  else np.broadcast_to(colour_of_luma(luma, rng), (height, width, 3)).astype(np.float32))
+    colour = colour_of_luma(luma + rng.choice((-1, 1)) * rng.uniform(25, 90), rng)
+    sigma = rng.uniform(2, 6)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    frames = []
+    for f in np.linspace(0, 1, count):
+        if motion in ("bar-right", "bar-down"):  # from wholly outside the frame on one side to the other
+            along, side = (xx, width) if motion == "bar-right" else (yy, height)
+            start = -side / 4 + f * (side + side / 4)
+            alpha = np.minimum(along - start, start + side / 4 - along)
+        else:
+            half = (height / 3 if motion == "block-right" else (width * height / 3) ** 0.5) / 2
+            cx = width * (0.25 + 0.5 * f if motion == "block-right" else 0.75 - 0.5 * f)
+            alpha = np.minimum(half - np.abs(xx - cx), half - np.abs(yy - height / 2))
+        alpha = np.clip(alpha + 0.5, 0, 1)[..., None]
+        frame = background + alpha * (colour - background) + rng.standard_normal((height, width, 3)) * sigma
+        frames.append(np.clip(frame + 0.5, 0, 255).astype(np.uint8))
+    return np.stack(frames)
+
+
+STILL_MOTIONS = ("bar-right", "bar-down", "block-right", "big-left")
+
+
+@pytest.fixture(scope="module")
+def still_data(tmp_path_factory):
+    """A folder data set: a still camera and large objects crossing the frame, 3 videos a class (one on a plain
+    background), prepared as --preset small stores frames (48 pixels high)."""
+    root = tmp_path_factory.mktemp("still")
+    for c, motion in enumerate(STILL_MOTIONS):
+        for i in range(3):
+            write_avi(root / "videos" / motion / f"{motion}_{i}.avi",
+                      still_scene(motion, textured=i > 0, rng=np.random.default_rng([c, i])))
+    prepare_dataset("folder", [root / "videos"], root / "prepared", height=48, workers=1, progress=False)
+    return root / "prepared"
+
+
+def preset_clips(root) -> ClipDataset:
+    """The training clips --stabilise auto looks at under --preset small: 16 frames spanning the median video,
+    the whole short side resized to 48 pixels."""
+    stored = read_spec(root)
+    frames = float(np.median(ClipDataset(root, "train", stored.replace(view=1.0)).frame_counts()))
+    return ClipDataset(root, "train", stored.with_sampling(16, ClipSpec.spanning_stride(16, frames), 48, 1.0, None))
+
+
+def test_a_moving_object_under_a_still_camera_does_not_turn_stabilisation_on(still_data):
+    clips = preset_clips(still_data)
+    motion, explained = camera_evidence(clips)
+    # the fit follows the objects in some clips (the old measure, corner motion alone, was fooled there) ...
+    assert motion.max() > CAMERA_MOTION
+    # ... but in no clip does it explain the change of the view it would need to: the still background is no camera's
+    assert explained.max() < CAMERA_SHARE
+    on, reason = decide_stabilise(clips)
+    assert not on and f"0 of {len(clips)} training clips" in reason
+
+
+def test_show_clips_says_why_it_leaves_a_still_camera_alone(still_data, tmp_path, capsys):
+    code = main(["show-clips", str(still_data), "--out", str(tmp_path / "clips.png"), "--count", "2", "--frames", "2",
+                 "--preset", "small", "--workers", "0"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "stts: --stabilise auto: off (the camera fitted to 0 of 4 training clips" in printed
+    assert "cancelled" not in printed
+
+
+def test_a_moving_camera_turns_stabilisation_on(camera_data):
+    clips = preset_clips(camera_data)
+    motion, explained = camera_evidence(clips)
+    assert np.median(motion) > 2 * CAMERA_MOTION and np.median(explained) > CAMERA_SHARE
+    on, reason = decide_stabilise(clips)
+    assert on and "of the view" in reason
+
+
+def test_the_camera_explains_a_pan_everywhere_and_an_object_nowhere_else():
+    clip = panned_clip()
+    assert float(explained_share(clip, *clip_cameras(clip))[0]) > 0.9
+    # an object of a quarter of the view moving across a still textured scene, with the camera forced onto it
+    still = clip[:, :, :1].expand(-1, -1, 8, -1, -1).clone()
+    for k in range(8):
+        still[:, :, k, 18:30, 4 + 4 * k:16 + 4 * k] = 0.9
+    scale, shift = torch.ones(1, 8), torch.zeros(1, 8, 2)
+    shift[0, :, 0] = 4.0 * (torch.arange(8) - 4)  # the object's motion, which a fit that follows it finds
+    assert float(explained_share(still, scale, shift)[0]) < 0.15

@@ -19,6 +19,9 @@ import torch.nn.functional as F
 LEVELS = ((4, 8), (2, 6), (1, 3))  # (pooling, Gauss-Newton steps), coarse to fine: the coarse steps are cheap
 KEPT = 0.9  # a fitted camera is kept where it leaves at most this share of a still camera's misfit
 TUKEY = 4.685  # Tukey's biweight constant, in robust standard deviations of the residual
+# explained_share: cells of the view, and how much of a cell's change the camera must account for to explain it
+REGIONS = 8
+EXPLAINED = 0.8
 
 
 def _centred_grid(height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,8 +100,9 @@ def consecutive_cameras(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     frames = x.transpose(1, 2)
     template = frames[:, :-1].reshape(-1, channels, height, width)
     image = frames[:, 1:].reshape(-1, channels, height, width)
-    scale = torch.ones(len(template), device=x.device)
-    shift = torch.zeros(len(template), 2, device=x.device)
+    # from the frames, not from len(template): a traced graph (ONNX) must not keep the example's batch as a constant
+    scale = torch.ones_like(template[:, 0, 0, 0])
+    shift = torch.stack([torch.zeros_like(scale)] * 2, 1)
     for factor, steps in LEVELS:
         if min(height, width) // factor < 8:
             continue
@@ -163,9 +167,38 @@ def to_own_cameras(maps: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def camera_motion(x: torch.Tensor) -> torch.Tensor:
     """(N, 3, T, H, W) values in [0, 1] -> (N,) how far the camera moves a corner of the view within the clip, px."""
-    height, width = x.shape[-2:]
-    scale, shift = clip_cameras(x)
-    corners = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]], device=x.device)
-    corners = corners * torch.tensor([(width - 1) / 2, (height - 1) / 2], device=x.device)
+    return corner_motion(*clip_cameras(x), *x.shape[-2:])
+
+
+def corner_motion(scale: torch.Tensor, shift: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Cameras of clips (scale (N, T), shift (N, T, 2)) -> (N,) the farthest a corner of the view moves, px."""
+    corners = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]], device=scale.device)
+    corners = corners * torch.tensor([(width - 1) / 2, (height - 1) / 2], device=scale.device)
     moved = (scale[:, :, None, None] - 1) * corners + shift[:, :, None, :]  # (N, T, 4, 2)
     return moved.norm(dim=-1).flatten(1).amax(1)
+
+
+def explained_share(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """(N, 3, T, H, W) values in [0, 1] and their cameras from :func:`clip_cameras` -> (N,) the share of the view
+    whose change from the middle frame the fitted camera explains, on average over the clip's other frames.
+
+    The view is cut into REGIONS x REGIONS cells; in a frame, a cell is explained where the frame resampled into
+    the middle frame's camera differs from the middle frame by less than EXPLAINED times as much as the frame as
+    filmed does. A camera that moves shows in every cell with texture, in every frame; an object that moves (and
+    that the fit follows where the background is plain or faint) only in the cells it covers in that frame or in
+    the middle one, while a still background that the fit moves is made worse. Frame by frame, not summed over
+    the clip: a bar that crosses the whole view over the clip covers every cell in some frame.
+    """
+    n, channels, t, height, width = x.shape
+    grid = _sampling_grid(scale.flatten(), shift.flatten(0, 1), height, width)
+    frames = x.float().transpose(1, 2).reshape(n * t, channels, height, width)
+    warped = F.grid_sample(frames, grid, align_corners=True).view(n, t, channels, height, width)
+    inside = (grid.abs() <= 1).all(-1).view(n, t, height, width).float()
+    filmed = frames.view(n, t, channels, height, width)
+    middle = t // 2  # the frame whose camera the others are resampled into (from_middle)
+    moved, filmed = (((seen - filmed[:, middle, None]).abs().mean(2) * inside) for seen in (warped, filmed))
+    cells = min(REGIONS, height, width)
+    moved, filmed = (F.adaptive_avg_pool2d(e, cells).flatten(2) for e in (moved, filmed))  # (N, T, cells²)
+    explained = (moved < EXPLAINED * filmed).float().mean(2)
+    others = torch.arange(t, device=x.device) != middle
+    return explained[:, others].mean(1) if t > 1 else explained[:, 0]

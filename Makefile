@@ -5,7 +5,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: test lint install demo bench clean
+.PHONY: test lint api-docs install demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,10 +46,17 @@ demo: $(VENV)/.installed-core
 lint: install
 	$(BIN)/ruff check src tests benchmarks docs
 
+# the API page (docs/api.md) from the docstrings of what `import stts` exports, so that it cannot fall behind them;
+# a docstring or annotation pdoc cannot read fails the build (pdoc's warnings made errors)
+api-docs: install
+	rm -rf build/api
+	$(BIN)/python -W error::UserWarning -m pdoc --docformat restructuredtext -o build/api stts '!stts\..*'
+	@echo "API page: build/api/stts.html"
+
 # one thread per test process: the tests' tensors are tiny, and the DDP tests run two processes
 # the tests in 2 processes (pytest-xdist): 5 min 35 s on our 2-core CPU, 10 min 38 s in one
 TEST_WORKERS ?= 2
-test: lint
+test: lint api-docs
 	OMP_NUM_THREADS=1 $(BIN)/pytest -q -n $(TEST_WORKERS)
 
 # one markdown table per script in benchmarks/results/, the tables the README quotes

@@ -12,6 +12,7 @@ from PIL import Image
 from stts.errors import SttsError
 from stts.inference.segments import (
     SEGMENT_KEYS,
+    SegmentTracker,
     frame_classes,
     video_segments,
     vtt_time,
@@ -131,3 +132,42 @@ def test_timeline_is_a_png_of_the_expected_size(tmp_path):
     assert pixels.std() > 10  # something is drawn
     with pytest.raises(SttsError, match="top"):
         write_timeline(probs, times, CLASSES, segments, tmp_path / "x.png", top=0)
+
+
+# --- segments as the windows come --------------------------------------------------------------------------------
+
+def tracked(probs: np.ndarray, times, smooth: int = 3, min_windows: int = 2) -> tuple[list, list[int]]:
+    """The segments a SegmentTracker gives, and after how many windows each came (len(probs) + 1: at the end)."""
+    tracker, segments, when = SegmentTracker(CLASSES[:probs.shape[1]], smooth, min_windows), [], []
+    for index, (row, span) in enumerate(zip(probs, times, strict=True)):
+        closed = tracker.add(row, span)
+        segments += closed
+        when += [index + 1] * len(closed)
+    closed = tracker.finish()
+    return segments + closed, when + [len(probs) + 1] * len(closed)
+
+
+def test_a_segment_is_given_a_few_windows_after_its_action_ends():
+    probs = np.full((40, 2), 0.1)
+    probs[:20, 0] = probs[20:, 1] = 0.9
+    times = [(i * STEP, i * STEP + SPAN) for i in range(40)]
+    segments, when = tracked(probs, times)
+    assert segments == video_segments(probs, times, CLASSES[:2])
+    assert len(segments) == 2 and when[0] <= 23 and when[1] == 41  # the first as soon as two windows of the next are final
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_segments_given_as_windows_come_are_those_of_the_whole_video(seed):
+    # noisy runs of random classes, every smoothing and minimum length: closing early never changes a segment
+    rng = np.random.default_rng(seed)
+    for _ in range(150):
+        classes, count = int(rng.integers(2, 5)), int(rng.integers(1, 50))
+        smooth, min_windows = int(rng.choice([1, 3, 5])), int(rng.integers(1, 4))
+        labels = np.repeat(rng.integers(0, classes, count), rng.integers(1, 5, count))[:count]
+        probs = rng.dirichlet(np.full(classes, 0.5), count)
+        probs[np.arange(count), labels] += rng.uniform(0, 1, count)
+        probs /= probs.sum(1, keepdims=True)
+        starts = np.cumsum(rng.uniform(0.1, 1.0, count))
+        times = [(start, start + SPAN) for start in starts]
+        segments, _ = tracked(probs.astype(np.float32), times, smooth, min_windows)
+        assert segments == video_segments(probs.astype(np.float32), times, CLASSES[:classes], smooth, min_windows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import __version__
 from ..errors import SttsError
 from . import convert, evaluate, export, infer, models, prepare, serve, show_clips, train
 
@@ -17,6 +18,7 @@ RESUME_HINTS = {"prepare": "; run the same command again to finish: the videos a
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stts", description="Spatio-temporal networks for action recognition in video.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(subparsers)

@@ -62,10 +62,9 @@ def generator_options(args) -> dict:
 
 def run(args) -> int:
     from ..data import prepare_dataset, verify_prepared
+    from ..data.prepare import check_generator_options, default_out
 
-    kind = get_dataset(args.dataset)
-    default = args.sources[0].name if args.dataset == "folder" and args.sources else args.dataset
-    out = args.out or Path("data") / default
+    out = args.out or default_out(args.dataset, args.sources)
     progress = sys.stderr.isatty() and not args.json
     if args.verify:
         problems = verify_prepared(out, progress=progress)
@@ -76,9 +75,7 @@ def run(args) -> int:
         print(f"{out}: every entry verified")
         return 0
     options = generator_options(args)
-    if options and kind.generate is None:
-        raise SttsError(f"--train-per-class, --test-per-class, --frames, --frame-size and --classes are for built-in "
-                        f"sets, not {args.dataset}")
+    check_generator_options(args.dataset, options)
     result = prepare_dataset(args.dataset, args.sources, out, split=args.split, height=args.size,
                              quality=args.quality, val_from_test=args.val_from_test, allow_missing=args.allow_missing,
                              workers=args.workers, seed=args.seed, hflip=args.hflip, options=options,

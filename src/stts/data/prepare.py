@@ -23,7 +23,7 @@ from ..errors import SttsError
 from ..files import write_text
 from . import splits
 from .records import AUTO_SPLIT, folder_flip_pairs
-from .registry import get_dataset
+from .registry import get_dataset, list_datasets
 from .store import IndexWriter, ShardWriter, encode_frames, open_store, read_index
 from .video import read_kept_frames
 
@@ -98,6 +98,19 @@ def store_videos(tasks: list[tuple], store: Path, workers: int, desc: str, progr
         bar.close()
         index.close()
     return skipped
+
+
+def default_out(dataset: str, sources: list[Path]) -> Path:
+    """Where ``stts prepare`` puts a data set when not told: ``data/<dataset>``, a folder's own name for ``folder``."""
+    return Path("data") / (sources[0].name if dataset == "folder" and sources else dataset)
+
+
+def check_generator_options(dataset: str, options: dict[str, Any]) -> None:
+    """Generator options (videos per class, frames, frame size, classes) are for the built-in sets only."""
+    if options and get_dataset(dataset).generate is None:
+        built_in = [name for name in list_datasets() if get_dataset(name).generate is not None]
+        raise SttsError(f"{dataset} makes no videos of its own: the generator options ({', '.join(sorted(options))}) "
+                        f"are for {', '.join(built_in)}")
 
 
 def prepare_dataset(dataset: str, sources: list[str | Path], out: str | Path, *, split: int = 1,

@@ -42,6 +42,27 @@ class VideoPrediction:
     step: int
     stride: int
 
+    @classmethod
+    def from_windows(cls, classes: list[str], window_probs: np.ndarray, starts: list[int], *, span: int, step: int,
+                     stride: int, num_frames: int, num_kept: int | None = None) -> VideoPrediction:
+        """A video's prediction from its windows' probabilities (W, classes), in the order of ``starts`` (each
+        window's first kept frame): the video's probabilities are their mean, each window's decoded frames
+        follow from ``span``, ``step`` and ``num_frames``. With ``num_kept`` (the video's kept frames) every
+        decoded frame also gets its probabilities (``frame_probs``); without, they are left out (None)."""
+        window_probs = np.asarray(window_probs).reshape(len(starts), len(classes))
+        frame_probs = None
+        if num_kept is not None:
+            frame_probs = frame_probabilities(window_probs, starts, span, frame_slots(num_frames, step, num_kept))
+        return cls(
+            classes=classes,
+            probabilities=window_probs.mean(0) if len(starts) else np.zeros(len(classes), np.float32),
+            window_probs=window_probs,
+            window_frames=[window_frame_range(s, span, step, num_frames) for s in starts],
+            frame_probs=frame_probs,
+            step=step,
+            stride=stride,
+        )
+
     def topk(self, probs: np.ndarray, k: int) -> list[dict[str, Any]]:
         order = np.argsort(-probs, kind="stable")[:k]
         return [{"class": self.classes[i], "probability": round(float(probs[i]), 6)} for i in order]
@@ -108,14 +129,5 @@ class Predictor:
             chunks.append(self.loaded.probabilities(batch.permute(0, 4, 1, 2, 3)))
             bar.update(len(batch))
         bar.close()
-        window_probs = torch.cat(chunks).numpy()
-        span = self.spec.span
-        return VideoPrediction(
-            classes=self.classes,
-            probabilities=window_probs.mean(0),
-            window_probs=window_probs,
-            window_frames=[window_frame_range(s, span, step, num_frames) for s in starts],
-            frame_probs=frame_probabilities(window_probs, starts, span, frame_slots(num_frames, step, num_kept)),
-            step=step,
-            stride=stride,
-        )
+        return VideoPrediction.from_windows(self.classes, torch.cat(chunks).numpy(), starts, span=self.spec.span,
+                                            step=step, stride=stride, num_frames=num_frames, num_kept=num_kept)

@@ -23,14 +23,15 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from ..errors import SttsError
 from ..files import atomic_open, atomic_path
+
+if TYPE_CHECKING:  # matplotlib is imported by the timeline alone (~0.4 s that stts infer --outputs json skips)
+    from matplotlib.figure import Figure
 
 SEGMENT_KEYS = ("class", "start_time", "end_time", "probability")
 TIMELINE_SIZE = (10.0, 3.6)  # inches
@@ -111,15 +112,90 @@ def video_segments(window_probs: np.ndarray, times: Sequence[tuple[float, float]
         raise SttsError("window times must be (start, end) pairs with start <= end, in start order")
     smoothed = smooth_probabilities(probs, smooth)
     runs = merge_short_runs(label_runs(smoothed.argmax(1)), smoothed, min_windows)
-    centres = bounds.mean(1)
-    segments = []
-    for index, (first, last, label) in enumerate(runs):
-        start = bounds[0, 0] if index == 0 else (centres[first - 1] + centres[first]) / 2
-        end = bounds[-1, 1] if index == len(runs) - 1 else (centres[last] + centres[last + 1]) / 2
-        segments.append({"class": str(classes[label]), "start_time": round(float(start), 3),
-                         "end_time": round(float(end), 3),
-                         "probability": round(float(probs[first:last + 1, label].mean()), 6)})
-    return segments
+    return [segment_of(run, probs[run[0]:run[1] + 1], bounds, classes, index == 0, index == len(runs) - 1)
+            for index, run in enumerate(runs)]
+
+
+def segment_of(run: Sequence[int], run_probs: np.ndarray, bounds: Sequence[Sequence[float]], classes: Sequence[str],
+               first_segment: bool, last_segment: bool) -> dict[str, Any]:
+    """The segment of the windows ``run`` = [first, last, label] (inclusive), ``run_probs`` their (windows, classes)
+    probabilities: its bounds lie half-way between the centres of the windows either side, or at the windows'
+    extent at the video's ends; its probability is the mean of its class's."""
+    first, last, label = run
+
+    def centre(index: int) -> float:
+        return (float(bounds[index][0]) + float(bounds[index][1])) / 2
+
+    start = float(bounds[first][0]) if first_segment else (centre(first - 1) + centre(first)) / 2
+    end = float(bounds[last][1]) if last_segment else (centre(last) + centre(last + 1)) / 2
+    return {"class": str(classes[label]), "start_time": round(start, 3), "end_time": round(end, 3),
+            "probability": round(float(run_probs[:, label].mean()), 6)}
+
+
+class SegmentTracker:
+    """:func:`video_segments` of windows that come one at a time, giving each segment as soon as no later window
+    can change it: the segments given, in order, are those of :func:`video_segments` over all the windows.
+
+    Why a segment closes: a window's smoothed label is final once the ``smooth // 2`` windows after it
+    are in. A run of ``min_windows`` or more final equal labels (a *barrier*) is never merged away, and
+    merging a short run looks only at its own windows and its neighbours' classes, so the merges left of
+    a barrier are decided by what lies left of it: every segment before the barrier's is final. The
+    work a window costs is bounded by the windows after the last barrier, not by the video's length.
+    """
+
+    def __init__(self, classes: Sequence[str], smooth: int = 3, min_windows: int = 2):
+        if smooth < 1 or smooth % 2 == 0:
+            raise SttsError(f"smoothing must be an odd number of windows (1 for none), got {smooth}")
+        if min_windows < 1:
+            raise SttsError(f"the minimum segment length must be at least 1 window, got {min_windows}")
+        self.classes, self.smooth, self.min_windows = list(classes), smooth, min_windows
+        self.probs: list[np.ndarray] = []  # each window's (classes,) probabilities
+        self.bounds: list[tuple[float, float]] = []  # each window's (start, end) seconds
+        self.anchor = 0  # segmentation restarts here: the first window of a barrier's final run
+        self.open_start = 0  # the first window of the first segment not yet given
+        self.given = 0  # segments given
+
+    def add(self, probs: np.ndarray, times: tuple[float, float]) -> list[dict[str, Any]]:
+        """One more window, (classes,) probabilities and (start, end) seconds; the segments it closes."""
+        if self.bounds and (times[0] < self.bounds[-1][0] or times[1] < times[0]):
+            raise SttsError("window times must be (start, end) pairs with start <= end, in start order")
+        self.probs.append(np.asarray(probs, dtype=np.float64).reshape(len(self.classes)))
+        self.bounds.append((float(times[0]), float(times[1])))
+        return self._close(ended=False)
+
+    def finish(self) -> list[dict[str, Any]]:
+        """The video ended: the segments still open."""
+        return self._close(ended=True) if self.probs else []
+
+    def _close(self, ended: bool) -> list[dict[str, Any]]:
+        count, half, anchor = len(self.probs), self.smooth // 2, self.anchor
+        low = max(0, anchor - half)  # the smoothing of the anchor's window reaches back this far
+        probs = np.asarray(self.probs[low:])
+        smoothed = smooth_probabilities(probs, self.smooth)[anchor - low:]
+        labels = smoothed.argmax(1)
+        final = labels if ended else labels[:max(0, count - half - anchor)]
+        # the last run of at least min_windows final labels, its start a final boundary (or the anchor)
+        barrier = next((run for run in reversed(label_runs(final)) if run[1] - run[0] + 1 >= self.min_windows), None)
+        if barrier is None and not ended:
+            return []
+        runs = merge_short_runs(label_runs(labels), smoothed, self.min_windows)
+        closing = len(runs) if ended else next(i for i, (first, last, _) in enumerate(runs)
+                                                if first <= barrier[0] <= last)
+        segments = []
+        for index, (first, last, label) in enumerate(runs[:closing]):
+            first = self.open_start if index == 0 else first + anchor
+            run = (first, last + anchor, label)
+            last_segment = ended and index == len(runs) - 1
+            segments.append(segment_of(run, np.asarray(self.probs[first:run[1] + 1]), self.bounds, self.classes,
+                                       self.given == 0, last_segment))
+            self.given += 1
+        if not ended:
+            if closing:
+                self.open_start = runs[closing][0] + anchor
+            # the barrier's run cannot be merged away: from a min_windows stretch of its end on, what follows
+            # segments the same (merging looks only at a neighbour's class, never at its length)
+            self.anchor = anchor + max(barrier[0], barrier[1] - self.min_windows + 1)
+        return segments
 
 
 def frame_classes(segments: Sequence[dict[str, Any]], num_frames: int, fps: float) -> list[str]:
@@ -194,6 +270,8 @@ def timeline_figure(window_probs: np.ndarray, times: Sequence[tuple[float, float
             shown.append(index_of[segment["class"]])
     shown = shown[:top]
     shown += [int(i) for i in np.argsort(-probs.mean(0), kind="stable") if i not in shown][:top - len(shown)]
+    from matplotlib.figure import Figure
+
     centres = np.asarray(times, dtype=np.float64).reshape(len(probs), 2).mean(1)
     figure = Figure(figsize=TIMELINE_SIZE, dpi=TIMELINE_DPI, layout="constrained")
     axes = figure.subplots()
@@ -220,6 +298,8 @@ def timeline_figure(window_probs: np.ndarray, times: Sequence[tuple[float, float
 def write_timeline(window_probs: np.ndarray, times: Sequence[tuple[float, float]], classes: Sequence[str],
                    segments: Sequence[dict[str, Any]], path: str | Path, top: int = 5, title: str = "") -> Path:
     """``<name>.timeline.png`` (1000 x 360 pixels): see :func:`timeline_figure`."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     figure = timeline_figure(window_probs, times, classes, segments, top, title)
     FigureCanvasAgg(figure)
     with atomic_path(path, suffix=".png") as temporary:

@@ -28,7 +28,6 @@ from ..clip import ClipSpec
 from ..data.video import FrameConverter
 from ..runtime import release_free_memory
 from .predict import Predictor, VideoPrediction
-from .windows import window_frame_range
 
 # called with each batch: uint8 clips (N, 3, T, crop, crop), their kept-frame starts, probabilities (N, classes)
 BatchHook = Callable[[torch.Tensor, list[int], np.ndarray], None]
@@ -248,15 +247,8 @@ class StreamState:
         starts = [self.starts[i] for i in order]
         window_probs = np.stack([self.probabilities[i] for i in order]) if starts else np.zeros((0, len(classes)),
                                                                                                  np.float32)
-        return VideoPrediction(
-            classes=classes,
-            probabilities=window_probs.mean(0) if starts else np.zeros(len(classes), np.float32),
-            window_probs=window_probs,
-            window_frames=[window_frame_range(s, self.span, self.step, self.decoded) for s in starts],
-            frame_probs=None,
-            step=self.step,
-            stride=self.stride,
-        )
+        return VideoPrediction.from_windows(classes, window_probs, starts, span=self.span, step=self.step,
+                                            stride=self.stride, num_frames=self.decoded)
 
 
 def frame_label(classes: list[str], probs: np.ndarray | None) -> str | None:

@@ -6,9 +6,9 @@ per-window tokens, ``forward(model, items)`` giving class probabilities, and
 ``video_record`` giving the JSON of ``stts infer --json``. When the inference code
 changes, this module alone follows it.
 
-Today it is built on ``stts.inference.predict.Predictor`` (the checkpoint loaded with its clip
-spec), ``stts.data.video.read_kept_frames`` (decoding with the spec's frame rule), the spec's
-windows and evaluation view, and ``report.video_record``.
+Today it is built on the Python API's ``stts.load`` (the checkpoint loaded as ``stts infer`` loads it,
+with its clip spec), ``stts.data.video.read_kept_frames`` (decoding with the spec's frame rule), the
+spec's windows and evaluation view, ``VideoPrediction.from_windows`` and ``stts.Prediction``'s record.
 """
 
 from __future__ import annotations
@@ -21,14 +21,12 @@ import av
 import numpy as np
 import torch
 
+from .. import api
 from ..data.video import read_kept_frames
 from ..errors import SttsError
-from ..inference.predict import Predictor, VideoPrediction
+from ..inference.predict import VideoPrediction
 from ..inference.report import video_record as inference_record
-from ..inference.windows import frame_probabilities, frame_slots, window_frame_range
 
-# the keys `stts infer --json` prints for a video
-RECORD_KEYS = ("video", "top1", "probability", "topk", "windows", "segments")
 MAX_FPS = 120  # frames a second counted against --max-duration: a 1000 fps header cannot hide a long video
 MAX_PIXELS = 4096 * 4096  # one decoded frame; a tiny file may announce any size
 
@@ -45,7 +43,7 @@ class Model:
     clip: dict[str, Any]  # what a client needs to know about the windows the network sees
     device: str
     precision: str
-    network: Any  # opaque to the server: today a Predictor
+    network: Any  # opaque to the server: today a stts.Model
 
 
 @dataclass
@@ -72,11 +70,12 @@ def load_model(path: str | Path, name: str, device: str = "auto", precision: str
     requests are not slow and the memory at rest already holds every batch size's kernels,
     so that it comes back to that level after a burst.
     """
-    predictor = Predictor(path, device, precision)
-    spec = predictor.spec
-    clip = {"spec": spec.to_dict(), "description": spec.describe(), "stride": predictor.default_stride(),
-            "model_type": predictor.config["model_type"]}
-    model = Model(name, Path(path), list(predictor.classes), clip, str(predictor.device), predictor.precision, predictor)
+    # the batcher decides the batches: the network takes each in one pass
+    loaded = api.load(path, device, precision, batch_size=max(1, max_batch))
+    spec = loaded.spec
+    clip = {"spec": spec.to_dict(), "description": spec.describe(), "stride": loaded.default_stride(),
+            "model_type": loaded.config["model_type"]}
+    model = Model(name, Path(path), loaded.classes, clip, str(loaded.device), loaded.precision, loaded)
     channels, frames, height, width = spec.input_shape()
     blank = np.zeros((frames, height, width, channels), np.uint8)
     for size in range(1, max_batch + 1):
@@ -124,21 +123,21 @@ def probe(path: Path, max_duration: float) -> tuple[float, int, float]:
 
 def video_windows(model: Model, path: Path, max_duration: float, stride: int | None = None) -> VideoWindows:
     """Decode a video file as ``stts infer`` does and cut it into the network's windows (CPU, no torch threads)."""
-    predictor: Predictor = model.network
+    loaded: api.Model = model.network
     probe(path, max_duration)
     try:
-        decoded = read_kept_frames(path, predictor.spec)
+        decoded = read_kept_frames(path, loaded.spec)
     except av.FFmpegError as error:  # read_kept_frames names most failures; a few come through from FFmpeg
         raise SttsError(f"{path}: corrupt video ({error})") from None
-    kept = predictor.spec.centre_view(np.stack(decoded.frames))  # (K, crop, crop, 3)
-    stride = stride or predictor.default_stride()
-    starts = predictor.spec.window_starts(len(kept), stride)
+    kept = loaded.spec.centre_view(np.stack(decoded.frames))  # (K, crop, crop, 3)
+    stride = stride or loaded.default_stride()
+    starts = loaded.spec.window_starts(len(kept), stride)
     return VideoWindows(
         items=[_Window(kept, start) for start in starts],
         fps=decoded.fps,
         frames=decoded.decoded,
         duration=decoded.decoded / decoded.fps,
-        state={"starts": starts, "step": decoded.step, "stride": stride, "kept": len(kept)},
+        state={"starts": starts, "step": decoded.step, "stride": stride},
     )
 
 
@@ -146,22 +145,13 @@ def forward(model: Model, items: list[Any]) -> np.ndarray:
     """One forward pass over windows (of any videos): (N, classes) float32 probabilities."""
     spec = model.network.spec
     clips = np.stack([item.kept[spec.window_indices(item.start, len(item.kept))] for item in items])  # (N, T, H, W, 3)
-    return model.network.loaded.probabilities(torch.from_numpy(clips).permute(0, 4, 1, 2, 3)).numpy()
+    return model.network.predict_clips(torch.from_numpy(clips).permute(0, 4, 1, 2, 3)).numpy()
 
 
 def video_record(model: Model, name: str, video: VideoWindows, probabilities: np.ndarray, k: int) -> dict[str, Any]:
     """The JSON record of ``stts infer --json`` for one video, from its windows' probabilities in order."""
-    span = model.network.spec.span
-    starts, step = video.state["starts"], video.state["step"]
-    prediction = VideoPrediction(
-        classes=model.classes,
-        probabilities=probabilities.mean(0),
-        window_probs=probabilities,
-        window_frames=[window_frame_range(s, span, step, video.frames) for s in starts],
-        frame_probs=frame_probabilities(probabilities, starts, span,
-                                        frame_slots(video.frames, step, video.state["kept"])),
-        step=step,
-        stride=video.state["stride"],
-    )
+    prediction = VideoPrediction.from_windows(model.classes, probabilities, video.state["starts"],
+                                              span=model.network.spec.span, step=video.state["step"],
+                                              stride=video.state["stride"], num_frames=video.frames)
     record = inference_record(name, prediction, min(k, len(model.classes)), video.fps, video.frames)
-    return {key: record[key] for key in RECORD_KEYS if key in record}
+    return api.Prediction.from_record(record, prediction, video.fps).to_dict()

@@ -14,6 +14,7 @@ Frames are uint8 RGB in (T, H, W, 3) until :meth:`ClipSpec.model_input`, which c
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,16 +28,77 @@ from .errors import SttsError
 
 SPEC_VERSION = 1
 CHANNEL_ORDERS = ("RGB", "BGR")
-# fixed: (value / 255 - mean) / std with the spec's mean and std (the seed's: mean 0, std 1);
-# clip: each clip less its own per-channel mean, over its own per-channel standard deviation
-NORMALISATIONS = ("fixed", "clip")
+NORMALISATIONS = ("fixed", "clip")  # see InputOptions.normalisation
 # local_contrast: a 5x5 window straddles one edge of an object a few pixels across at the 48-pixel view; the floor,
 # 8 grey levels, is above the sensor noise of most video (sigma 2-6) and below the contrast of what is worth seeing
 CONTRAST_WINDOW = 5
 CONTRAST_FLOOR = 8 / 255
 # the fields of ClipSpec that decide how a clip becomes numbers (what a network's weights were trained on)
-INPUT_FIELDS = ("normalisation", "mean", "std", "channels", "temporal_residual", "normal_flow", "flow_baselines",
-                "flow_local_contrast", "stabilise")
+INPUT_FIELDS = ("mean", "std", "channels", "inputs")
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """How a clip's frames become the network's numbers beyond the crop: chosen per run by ``stts train``'s flags
+    of the same names, carried in the clip spec (and so in every checkpoint and ONNX file).
+
+    A new input option is a field here (with its default the old behaviour) and a flag in ``stts.cli.options``;
+    the training config, the spec's serialisation and warm starts carry the whole group.
+    """
+
+    # fixed: (value / 255 - mean) / std with the spec's mean and std (the seed's: mean 0, std 1);
+    # clip: each clip less its own per-channel mean, over its own per-channel standard deviation
+    normalisation: str = "fixed"
+    # the network also sees what moves: each frame less the clip's mean frame, as 3 more channels
+    temporal_residual: bool = False
+    # the network also sees which way edges move, whatever their contrast: the normal-flow terms (see normal_flow)
+    normal_flow: bool = False
+    # with normal_flow: the frame change is taken over 1, ..., flow_baselines clip steps either side, 2 channels each
+    flow_baselines: int = 1
+    # with normal_flow: taken on frames whose local contrast is evened out, so that a region's brightness changing
+    # (a flickering light, a shadow) reads as no motion (see local_contrast)
+    flow_local_contrast: bool = False
+    # the camera's pan and zoom cancelled: every frame resampled into the clip's middle frame's camera (stts.camera);
+    # a training config may hold "auto" here until the data decides (engine.recipe)
+    stabilise: bool | str = False
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def problems(self) -> list[str]:
+        """What is wrong with these options once every "auto" is decided (empty when nothing)."""
+        problems = []
+        if self.normalisation not in NORMALISATIONS:
+            problems.append(f"normalisation must be one of {', '.join(NORMALISATIONS)}, got {self.normalisation!r}")
+        if not isinstance(self.flow_baselines, int) or isinstance(self.flow_baselines, bool) or self.flow_baselines < 1:
+            problems.append(f"flow_baselines must be a positive integer, got {self.flow_baselines!r}")
+        for name in ("temporal_residual", "normal_flow", "flow_local_contrast", "stabilise"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name} must be true or false, got {getattr(self, name)!r}")
+        return problems
+
+
+def carries_input_options(cls):
+    """Class decorator for a dataclass with an ``inputs: InputOptions`` field: the options may be given to its
+    constructor by their own names (``ClipSpec(normal_flow=True)``) and read as attributes (``spec.normal_flow``)."""
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **fields: Any) -> None:
+        options = {name: fields.pop(name) for name in InputOptions.names() if name in fields}
+        if options:
+            fields["inputs"] = dataclasses.replace(fields.get("inputs", InputOptions()), **options)
+        init(self, *args, **fields)
+
+    cls.__init__ = __init__
+    for name in InputOptions.names():
+        setattr(cls, name, property(functools.partial(_input_option, name=name), doc=f"``inputs.{name}``"))
+    return cls
+
+
+def _input_option(owner: Any, name: str) -> Any:
+    return getattr(owner.inputs, name)
 
 
 @dataclass(frozen=True)
@@ -48,6 +110,7 @@ class ClipSample:
     flip: bool = False
 
 
+@carries_input_options
 @dataclass(frozen=True)
 class ClipSpec:
     """How a video becomes network input. The defaults are the seed's: every 4th frame (denser
@@ -69,27 +132,16 @@ class ClipSpec:
     # train: a square of a random fraction in [lo, hi] of the short side, resized to crop_size;
     # None: crop_size pixels at the stored scale at a random place (the seed's way)
     train_views: tuple[float, float] | None = None
-    # on values in [0, 1], per channel of the network's input order
-    normalisation: str = "fixed"
+    # on values in [0, 1], per channel of the network's input order; normalisation "fixed" uses these
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     channels: str = "RGB"  # the network's input channel order; the original STTS code fed BGR
-    # the network also sees what moves: each frame less the clip's mean frame, as 3 more channels
-    temporal_residual: bool = False
-    # the network also sees which way edges move, whatever their contrast: the normal-flow terms (see normal_flow)
-    normal_flow: bool = False
-    # with normal_flow: the frame change is taken over 1, ..., flow_baselines clip steps either side, 2 channels each
-    flow_baselines: int = 1
-    # with normal_flow: taken on frames whose local contrast is evened out, so that a region's brightness changing
-    # (a flickering light, a shadow) reads as no motion (see local_contrast)
-    flow_local_contrast: bool = False
-    # the camera's pan and zoom cancelled: every frame resampled into the clip's middle frame's camera (stts.camera)
-    stabilise: bool = False
+    inputs: InputOptions = InputOptions()  # what the network sees beside the frames (chosen per run)
     version: int = SPEC_VERSION
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("keep_every", "min_kept", "height", "clip_len", "clip_stride", "crop_size", "flow_baselines"):
+        for name in ("keep_every", "min_kept", "height", "clip_len", "clip_stride", "crop_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"{name} must be a positive integer, got {value!r}")
@@ -100,8 +152,7 @@ class ClipSpec:
             problems.append(f"train_views must be (lo, hi) with 0 < lo <= hi <= 1, got {self.train_views!r}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             problems.append(f"mean and std need 3 values each, std positive; got {self.mean!r}, {self.std!r}")
-        if self.normalisation not in NORMALISATIONS:
-            problems.append(f"normalisation must be one of {', '.join(NORMALISATIONS)}, got {self.normalisation!r}")
+        problems += self.inputs.problems()
         if self.channels not in CHANNEL_ORDERS:
             problems.append(f"channels must be one of {', '.join(CHANNEL_ORDERS)}, got {self.channels!r}")
         if self.version != SPEC_VERSION:
@@ -112,7 +163,9 @@ class ClipSpec:
     # --- reading and writing ---------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
+        """Flat, as checkpoints and ONNX metadata have always held it: the input options beside the other fields."""
         state = dataclasses.asdict(self)
+        state.update(state.pop("inputs"))
         for key in ("train_views", "mean", "std"):
             if state[key] is not None:
                 state[key] = list(state[key])
@@ -124,11 +177,12 @@ class ClipSpec:
         if not isinstance(state, dict):
             raise SttsError(f"{source}: no clip spec (how frames become network input); prepare or train it again "
                             "with this stts, or convert an original STTS checkpoint with `stts convert`")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(state) - known)
+        known = {f.name for f in dataclasses.fields(cls)} - {"inputs"}
+        unknown = sorted(set(state) - known - set(InputOptions.names()))
         if unknown:
             raise SttsError(f"{source}: clip spec has unknown fields {', '.join(unknown)}; a newer stts wrote it")
-        values = dict(state)
+        values = {k: v for k, v in state.items() if k in known}
+        values["inputs"] = InputOptions(**{k: v for k, v in state.items() if k in InputOptions.names()})
         for key in ("train_views", "mean", "std"):
             if values.get(key) is not None:
                 values[key] = tuple(float(v) for v in values[key])
@@ -140,22 +194,16 @@ class ClipSpec:
             raise SttsError(f"{source}: not a clip spec ({error})") from None
 
     def replace(self, **changes: Any) -> ClipSpec:
-        """A copy with ``changes`` (None values ignored), checked."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes`` (None values ignored; input options by their own names too), checked."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def with_sampling(self, clip_len: int, clip_stride: int, crop_size: int, view: float | None,
                       train_views: tuple[float, float] | None, hflip: bool | None = None,
-                      normalisation: str = "fixed", temporal_residual: bool = False,
-                      normal_flow: bool = False, stabilise: bool = False, flow_baselines: int = 1,
-                      flow_local_contrast: bool = False) -> ClipSpec:
-        """This storage with a run's sampling (every sampling field set; ``hflip`` None keeps the data's)."""
+                      inputs: InputOptions = InputOptions()) -> ClipSpec:
+        """This storage with a run's sampling and input options (``hflip`` None keeps the data's)."""
         return dataclasses.replace(self, clip_len=clip_len, clip_stride=clip_stride, crop_size=crop_size, view=view,
                                    train_views=None if train_views is None else tuple(train_views),
-                                   hflip=self.hflip if hflip is None else hflip, normalisation=normalisation,
-                                   temporal_residual=temporal_residual, normal_flow=normal_flow,
-                                   flow_baselines=flow_baselines, flow_local_contrast=flow_local_contrast,
-                                   stabilise=stabilise)
+                                   hflip=self.hflip if hflip is None else hflip, inputs=inputs)
 
     def with_input_of(self, other: ClipSpec) -> ClipSpec:
         """This spec with ``other``'s conversion of clips to numbers (a warm start keeps its weights' input)."""
@@ -400,6 +448,7 @@ class ClipSpec:
     def input_shape(self) -> tuple[int, int, int, int]:
         """(C, T, H, W) of one uint8 RGB clip that model_input takes."""
         return 3, self.clip_len, self.crop_size, self.crop_size
+
 
 
 def normal_flow(x: torch.Tensor, baselines: int = 1) -> torch.Tensor:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..errors import SttsError
 from ..models.original import CONVERTIBLE
+from .options import add as option
 
 
 def add_parser(subparsers) -> None:
@@ -16,14 +17,13 @@ def add_parser(subparsers) -> None:
                     "original's input (BGR frames, values / 255, every 4th frame, height 128, 32x112x112 clips). "
                     "R(2+1)D, STTS and STTS-A convert; the original C3D (no ReLU between its convolutions) does not.")
     parser.add_argument("original", type=Path, metavar="ORIGINAL.pth", help="the original code's checkpoint")
-    parser.add_argument("--model_type", "--model-type", dest="model_type", required=True,
-                        choices=[*CONVERTIBLE, "c3d"], help="the network it holds")
+    option(parser, "model_type", "the network it holds", required=True, choices=[*CONVERTIBLE, "c3d"])
     classes = parser.add_mutually_exclusive_group(required=True)
     classes.add_argument("--classes", type=Path, metavar="CLASSES.txt",
                          help="class names, one a line, in the original's output order")
-    classes.add_argument("--data_type", "--data-type", dest="data_type", choices=("ucf101", "hmdb51"),
-                         help="the original's order for this data set (its sorted folder names); the outputs are "
-                              "put in stts's order of it, so `stts evaluate` runs on the prepared data set")
+    option(classes, "data_type", "the original's order for this data set (its sorted folder names); the outputs are "
+                                 "put in stts's order of it, so `stts evaluate` runs on the prepared data set",
+           choices=("ucf101", "hmdb51"))
     parser.add_argument("--out", type=Path, required=True, help="the stts checkpoint to write")
     parser.set_defaults(func=run)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..runtime import PRECISIONS
+from .options import add as option
 
 
 def add_parser(subparsers) -> None:
@@ -19,13 +19,13 @@ def add_parser(subparsers) -> None:
     add("checkpoint", metavar="CKPT", help="a checkpoint written by `stts train` (best.pt or last.pt)")
     add("--split", choices=("test", "val"), default="test", help="split to evaluate (default test)")
     add("--views", default="10x3", help="WINDOWSxCROPS per video for video accuracy, crops 1 or 3 (default 10x3)")
-    add("--data_type", "--data-type", dest="data_type", help="dataset (default: the one it was trained on)")
-    add("--data-root", "--data_root", dest="data_root", help="where prepared datasets live (default: the run's)")
-    add("--batch_size", "--batch-size", dest="batch_size", type=int, default=16, help="clips per batch (default 16)")
-    add("--workers", type=int, help="data loader processes (default: cores, at most 4)")
-    add("--precision", choices=PRECISIONS, default="auto",
-        help="auto (default: the precision it was trained in where this device runs it natively), bf16, fp16 or fp32")
-    add("--device", default="auto", help="auto (a GPU if there is one), cpu or cuda[:N]")
+    option(parser, "data_type", "data set (default: the one it was trained on)")
+    option(parser, "data_root", "where prepared data sets live (default: the run's)")
+    option(parser, "batch_size", "clips per batch", 16)
+    option(parser, "workers", "data loader processes (default: cores, at most 4)")
+    option(parser, "precision", "auto: the precision it was trained in where this device runs it natively, else "
+                                "fp32; bf16, fp16 or fp32", "auto")
+    option(parser, "device", None, "auto")
     add("--out", help="output folder (default: next to the checkpoint, eval_<name>_<split>)")
     add("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.set_defaults(func=run)

@@ -8,6 +8,7 @@ import torch
 
 from ..models import build_model, list_models
 from ..models.summary import count_parameters, forward_flops
+from .options import add as option
 from .options import parse_clip
 
 
@@ -15,7 +16,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("models", help="list the networks with their parameters and GFLOPs")
     parser.add_argument("--num-classes", "--num_classes", type=int, default=101, help="classifier size (default 101, UCF101)")
     parser.add_argument("--clip", type=parse_clip, default=(32, 112, 112), help="TxHxW of one clip (default 32x112x112)")
-    parser.add_argument("--width", type=int, default=64, help="network width (default 64, the seed's)")
+    option(parser, "width", "network width: channels of the stem (the seed's)", 64)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from ..data.registry import get_dataset, list_datasets
 from ..errors import SttsError
+from .options import add as option
 
 
 def add_parser(subparsers) -> None:
@@ -27,15 +27,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--size", type=int, default=None,
                         help="stored frame height (default 128; synthetic-motion 64)")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality of stored frames (default 90)")
-    parser.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=None,
-                        help="--hflip: every class stays itself when mirrored, so training may flip clips; "
-                             "--no-hflip: never flip (default: UCF101/HMDB51 flip, a folder does not unless "
-                             "it has flip_pairs.txt)")
+    option(parser, "hflip", "--hflip: every class stays itself when mirrored, so training may flip clips; --no-hflip: "
+                            "never flip (default: UCF101/HMDB51 flip, a folder does not unless it has flip_pairs.txt)")
     parser.add_argument("--val-from-test", action="store_true",
                         help="UCF101: the seed's val, a 20%% sample of test (overlaps test; not recommended)")
     parser.add_argument("--allow-missing", action="store_true", help="prepare the rest when listed videos are missing")
-    parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for val/stratified splits and generated videos")
+    option(parser, "workers", "decoding processes (default: all cores)")
+    option(parser, "seed", "seed for val/stratified splits and generated videos", 0)
     parser.add_argument("--verify", action="store_true", help="check every entry of an already prepared folder")
     parser.add_argument("--json", action="store_true", help="print the final counts as one JSON object")
     synthetic = parser.add_argument_group("built-in sets (synthetic-motion, motion-*)")

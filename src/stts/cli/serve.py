@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 from ..errors import SttsError
+from .options import add as option
 
 SERVE_MODULES = {"starlette": "starlette", "uvicorn": "uvicorn", "python_multipart": "python-multipart"}
 
@@ -27,13 +28,14 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--request-timeout", type=float, default=60, help="seconds from upload to answer (default 60; 504)")
     parser.add_argument("--queue-size", type=int, default=16,
                         help="requests in progress at once (default 16); one more gets 503 with Retry-After")
-    parser.add_argument("--batch-size", type=int, default=8, help="most windows in one forward pass (default 8)")
+    option(parser, "batch_size", "most windows in one forward pass", 8)
     parser.add_argument("--batch-wait-ms", type=float, default=10,
                         help="how long a window waits for others to fill its batch (default 10 ms)")
     parser.add_argument("--decode-workers", type=int, default=0,
                         help="threads decoding uploads (default 0: half the usable cores, at least 1)")
-    parser.add_argument("--precision", default="auto", help="auto (bf16 where native, else fp32), bf16, fp16 or fp32")
-    parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu or cuda[:N]")
+    option(parser, "precision", "auto: each checkpoint's training precision where this device runs it natively, "
+                                "else fp32; bf16, fp16 or fp32", "auto")
+    option(parser, "device", None, "auto")
     parser.set_defaults(func=run)
 
 

@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--sanity", action="store_true",
                         help="overfit one batch with a fresh network and say whether the loss goes down")
     parser.add_argument("--steps", type=int, default=60, help="--sanity: training steps on the batch (default 60)")
-    add_recipe_options(parser.add_argument)
+    add_recipe_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -34,16 +34,21 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.config import resolve_config
     from ..engine.distributed import Context
     from ..engine.inspect import clip_grid, data_warnings, describe_data, overfit_one_batch
+    from ..engine.recipe import resolve_recipe
     from ..engine.reporting import save_figure
-    from ..engine.train import build_datasets
+    from ..engine.train import build_datasets, open_data
 
     if args.count < 1 or args.frames < 1 or args.steps < 1:
         raise SttsError("--count, --frames and --steps must be at least 1")
-    given = {name: getattr(args, name, None) for name in TrainConfig.__dataclass_fields__}
+    given = {name: getattr(args, name, None) for name in TrainConfig.option_names()}
     given.update(data_type=args.data, out="show-clips", tensorboard=False)
     config = resolve_config(given)
-    datasets = build_datasets(config, Context())
-    spec = datasets["train"].spec
+    root = open_data(config, Context())
+    recipe = resolve_recipe(config, root)
+    for line in recipe.decisions:
+        print(f"stts: {line}")
+    config, spec = recipe.config, recipe.spec
+    datasets = build_datasets(root, spec, config.seed)
     for line in describe_data(datasets, spec):
         print(line)
     for warning in data_warnings(spec, datasets["train"]):

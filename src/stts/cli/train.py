@@ -1,14 +1,72 @@
-"""``stts train``: the seed's train.py options (both spellings) plus the run's own."""
+"""``stts train``: the seed's train.py options (its spellings too) plus the run's own, in groups."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+from typing import Any
 
-from ..engine.config import AUTO, LR_SCHEDULES, OPTIMIZERS, PRESETS, TrainConfig
-from ..models import list_models
-from ..runtime import PRECISIONS
+from ..engine.presets import PRESETS
+from ..errors import SttsError
+from .options import add
 
 SMALL = ", ".join(f"{k}={v}" for k, v in PRESETS["small"].items())
+
+# the options that decide the data, the clips and the recipe, in the groups of `stts train --help`
+# (stts show-clips takes the same); each name is an entry of options.OPTIONS
+GROUPS: dict[str, list[tuple[str, str | None, Any]]] = {
+    "data": [
+        ("data_type", "the data set to train on (default ucf101): ucf101, hmdb51, synthetic-motion, motion-*, or the "
+                      "path of a prepared folder", None),
+        ("data_root", None, None),
+    ],
+    "clip and input": [
+        ("clip_len", "frames per clip (default 32)", None),
+        ("clip_stride", "stored frames from one clip frame to the next (default 1); auto: the largest with which a "
+                        "clip spans no more than the median training video (--preset small's)", None),
+        ("crop_size", "crop side in pixels (default 112)", None),
+        ("view", None, None),
+        ("train_views", None, None),
+        ("hflip", None, None),
+        ("normalisation", "fixed (default, the seed's: values / 255) or clip: each clip standardised by its own "
+                          "per-channel mean and standard deviation", None),
+        ("temporal_residual", None, None),
+        ("normal_flow", None, None),
+        ("flow_baselines", None, None),
+        ("flow_local_contrast", None, None),
+        ("stabilise", "cancel the camera's pan and zoom (default off); auto: on when the camera moves in the "
+                      "training videos (--preset small's)", None),
+    ],
+    "network": [
+        ("model_type", "network (default stts-a)", None),
+        ("width", "network width: channels of the stem (default 64, the seed's)", None),
+        ("pretrained", None, None),
+    ],
+    "recipe": [
+        ("preset", f"settings for a small CPU: {SMALL}; options given still win", None),
+        ("epochs", "epochs (default 100)", None),
+        ("batch_size", "clips a step (default 16); with several GPUs or machines each process takes its share, as "
+                       "the seed's DataParallel did", None),
+        ("lr", "learning rate (default 1e-4)", None),
+        ("weight_decay", None, None),
+        ("optimizer", None, None),
+        ("lr_schedule", None, None),
+        ("lr_patience", None, None),
+        ("seed", "random seed (default 0)", None),
+        ("precision", "auto (default: bf16 where the hardware runs it natively, else fp32), bf16, fp16 (CUDA, with "
+                      "gradient scaling) or fp32", None),
+        ("compile", None, None),
+    ],
+    "run and logging": [
+        ("gpu_ids", None, None),
+        ("workers", "data loader processes per training process (default: cores, at most 4)", None),
+        ("tensorboard", None, None),
+        ("visdom", None, None),
+    ],
+}
+# what `--config RUN/config.json` does not take from the file: where the run goes and what its data decided
+NOT_REREAD = ("out", "classes", "num_classes", "decided")
 
 
 def add_parser(subparsers) -> None:
@@ -19,109 +77,45 @@ def add_parser(subparsers) -> None:
                     "the last epoch as last.pt. "
                     f"--preset small ({SMALL}) suits a CPU; the built-in data sets use it unless told otherwise.",
     )
-    add = parser.add_argument
-    add_recipe_options(add)
-    add("--out", help="run folder (default runs/<data_type>_<model_type>_<time>)")
-    add("--resume", metavar="RUN", help="continue the run in folder RUN (or from RUN/last.pt) with its saved config")
-    add("--pretrained", metavar="CKPT", help="warm start from a checkpoint of the same network (classifier dropped)")
-    add("--no-tensorboard", dest="tensorboard", action="store_false", default=None,
-        help="do not write TensorBoard logs (written to RUN/tensorboard by default)")
-    add("--visdom", nargs="?", const="127.0.0.1:8097", metavar="HOST:PORT",
-        help="also plot to a visdom server (default 127.0.0.1:8097), environment named after the dataset")
+    run_group = add_recipe_options(parser)
+    run_group.add_argument("--out", help="run folder (default runs/<data_type>_<model_type>_<time>)")
+    run_group.add_argument("--resume", metavar="RUN",
+                           help="continue the run in folder RUN (or from RUN/last.pt) with its saved config")
+    run_group.add_argument("--config", metavar="CONFIG.json", type=Path,
+                           help="train the recipe of an earlier run again (its config.json; not its --out, classes or "
+                                "what its auto options decided); options given still win")
     parser.set_defaults(func=run)
 
 
-def add_recipe_options(add) -> None:
-    """The options that decide the data, the clips and the recipe (``stts train`` and ``stts show-clips``)."""
-    add("--data_type", "--data-type", dest="data_type",
-        help="ucf101 (default), hmdb51, synthetic-motion, or the path of a prepared folder dataset")
-    add("--data-root", "--data_root", dest="data_root", help="where prepared datasets live (default data/)")
-    add("--model_type", "--model-type", dest="model_type", choices=list_models(), help="network (default stts-a)")
-    add("--batch_size", "--batch-size", dest="batch_size", type=int,
-        help="clips a step (default 16); with several GPUs or machines each process takes its share, as the "
-             "seed's DataParallel did")
-    add("--num_epochs", "--num-epochs", "--epochs", dest="epochs", type=int, help="epochs (default 100)")
-    add("--gpu_ids", "--gpu-ids", dest="gpu_ids",
-        help="GPUs to train on, e.g. 0,1 (default: all visible; the CPU when there is no CUDA)")
-    add("--clip-len", "--clip_len", dest="clip_len", type=int, help="frames per clip (default 32)")
-    add("--clip-stride", "--clip_stride", dest="clip_stride", type=parse_number_or_auto, metavar="N|auto",
-        help="stored frames from one clip frame to the next (default 1); auto: the largest with which a clip "
-             "spans no more than the median training video (--preset small's)")
-    add("--crop-size", "--crop_size", dest="crop_size", type=int, help="crop side in pixels (default 112)")
-    add("--view", type=float,
-        help="evaluation: the centre square of this fraction of the frame's short side, resized to --crop-size "
-             "(default: --crop-size pixels at the stored scale, the seed's way)")
-    add("--train-views", "--train_views", dest="train_views", type=parse_range, metavar="LO,HI",
-        help="training: a square of a random fraction in [LO, HI] of the short side, resized to --crop-size")
-    add("--normalisation", "--normalization", dest="normalisation", choices=("fixed", "clip"),
-        help="fixed (default, the seed's: values / 255) or clip: each clip standardised by its own per-channel "
-             "mean and standard deviation")
-    add("--temporal-residual", "--temporal_residual", dest="temporal_residual", action=argparse.BooleanOptionalAction,
-        default=None, help="the network also sees each frame less the clip's mean frame (what moves), as 3 more "
-                           "input channels")
-    add("--normal-flow", "--normal_flow", dest="normal_flow", action=argparse.BooleanOptionalAction, default=None,
-        help="the network also sees which way edges move, whatever their contrast (Lucas-Kanade's -I_t * grad I, "
-             "2 more input channels)")
-    add("--flow-baselines", "--flow_baselines", dest="flow_baselines", type=int, metavar="N",
-        help="with --normal-flow: the frame change taken over 1..N clip steps either side, 2 channels each "
-             "(default 1); longer baselines see sub-pixel motion more clearly through noise and flicker")
-    add("--flow-local-contrast", "--flow_local_contrast", dest="flow_local_contrast",
-        action=argparse.BooleanOptionalAction, default=None,
-        help="with --normal-flow: take it on frames whose local contrast is evened out (5x5 windows), so that "
-             "flicker and lighting changes do not read as motion and faint edges count as much as strong ones")
-    add("--stabilise", "--stabilize", dest="stabilise", type=parse_switch, metavar="on|off|auto",
-        help="cancel the camera's pan and zoom: every frame of a clip resampled into its middle frame's camera "
-             "(default off); auto: on when the camera moves in the training videos (--preset small's)")
-    add("--hflip", action=argparse.BooleanOptionalAction, default=None,
-        help="whether training mirrors clips (default: as the data set says)")
-    add("--preset", choices=list(PRESETS), help=f"settings for a small CPU: {SMALL}; options given still win")
-    add("--width", type=int, help="network width: channels of the stem (default 64, the seed's)")
-    add("--lr", type=float, help="learning rate (default 1e-4)")
-    add("--weight-decay", "--weight_decay", dest="weight_decay", type=float,
-        help="weight decay (default 5e-4, the seed's; with adamw, 0.01-0.05 is usual)")
-    add("--optimizer", choices=OPTIMIZERS,
-        help="adam (default, the seed's: the weight decay as an L2 term of the loss) or adamw (the decay "
-             "decoupled from the loss)")
-    add("--lr-schedule", "--lr_schedule", dest="lr_schedule", choices=LR_SCHEDULES,
-        help="plateau (default, the seed's: 10x lower after --lr-patience epochs without a better val loss) "
-             "or cosine (from --lr down to 0 at the last epoch)")
-    add("--lr-patience", "--lr_patience", dest="lr_patience", type=int,
-        help="plateau schedule: epochs without a better val loss before the learning rate drops 10x (default 10)")
-    add("--workers", type=int, help="data loader processes per training process (default: cores, at most 4)")
-    add("--seed", type=int, help="random seed (default 0)")
-    add("--precision", choices=PRECISIONS,
-        help="auto (default: bf16 where the hardware runs it natively, else fp32), bf16, fp16 (CUDA, with "
-             "gradient scaling) or fp32")
-    add("--compile", action="store_true", default=None, help="torch.compile the network")
+def add_recipe_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The options of GROUPS in their groups (``stts train`` and ``stts show-clips``); returns the run group."""
+    groups = {title: parser.add_argument_group(title) for title in GROUPS}
+    compat = parser.add_argument_group("compatibility with the original train.py")
+    for title, entries in GROUPS.items():
+        for name, help, default in entries:
+            add(groups[title], name, help, default, compat=compat)
+    return groups["run and logging"]
 
 
-def parse_range(text: str) -> tuple[float, float]:
+def read_recipe(path: Path) -> dict[str, Any]:
+    """The options of an earlier run's config.json that make its recipe (not where it went or what it decided)."""
     try:
-        low, high = (float(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO,HI such as 0.6,1.0, got {text!r}") from None
-    return low, high
-
-
-def parse_number_or_auto(text: str) -> int | str:
-    if text == AUTO:
-        return AUTO
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number or {AUTO!r}, got {text!r}") from None
-
-
-def parse_switch(text: str) -> bool | str:
-    choices = {"on": True, "off": False, AUTO: AUTO}
-    if text not in choices:
-        raise argparse.ArgumentTypeError(f"expected on, off or {AUTO}, got {text!r}")
-    return choices[text]
+        saved = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SttsError(f"--config {path}: unreadable ({error}); give the config.json of an earlier `stts train`") from None
+    if not isinstance(saved, dict) or "model_type" not in saved:
+        raise SttsError(f"--config {path}: not the config.json of a `stts train` run")
+    return {k: v for k, v in saved.items() if k not in NOT_REREAD}
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..engine.config import TrainConfig
     from ..engine.session import train_run
 
-    given = {name: getattr(args, name, None) for name in TrainConfig.__dataclass_fields__}
+    given = {name: getattr(args, name, None) for name in TrainConfig.option_names()}
+    if args.config is not None:
+        if args.resume:
+            raise SttsError("--config and --resume: a resumed run keeps its own config; give one of them")
+        given = {**read_recipe(args.config), **{k: v for k, v in given.items() if v is not None}}
     result = train_run(given, resume=args.resume)
     return 130 if result.get("interrupted") else 0

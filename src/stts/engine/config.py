@@ -13,10 +13,11 @@ from typing import Any
 
 import torch
 
-from ..clip import ClipSpec
+from ..clip import ClipSpec, InputOptions, carries_input_options
 from ..errors import SttsError
 from ..files import write_text
 from ..models import build_model
+from .presets import AUTO, PRESETS
 
 
 def default_workers() -> int:
@@ -24,11 +25,9 @@ def default_workers() -> int:
     return min(4, len(os.sched_getaffinity(0)))
 
 
-# --clip-stride, --stabilise auto: decided from the training videos when the data is opened;
-# --precision auto: from the hardware (runtime.resolve_precision)
-AUTO = "auto"
 
 
+@carries_input_options
 @dataclass
 class TrainConfig:
     """Defaults are the seed's recipe (UCF101, STTS-A, Adam 1e-4, 100 epochs of 16 clips)."""
@@ -45,12 +44,9 @@ class TrainConfig:
     view: float | None = None  # see ClipSpec.view and ClipSpec.train_views
     train_views: tuple[float, float] | None = None
     hflip: bool | None = None  # None: as the data set says
-    normalisation: str = "fixed"  # see ClipSpec.normalisation
-    temporal_residual: bool = False  # see ClipSpec.temporal_residual
-    normal_flow: bool = False  # see ClipSpec.normal_flow
-    flow_baselines: int = 1  # see ClipSpec.flow_baselines
-    flow_local_contrast: bool = False  # see ClipSpec.flow_local_contrast
-    stabilise: bool | str = False  # see ClipSpec.stabilise; or AUTO: on when the training videos' camera moves
+    # normalisation, temporal residual, normal flow...: written flat in config.json, one flag each;
+    # inputs.stabilise may be AUTO: on when the training videos' camera moves
+    inputs: InputOptions = field(default_factory=InputOptions)
     batch_size: int = 16  # clips a step over all processes, as the seed's DataParallel
     epochs: int = 100
     lr: float = 1e-4
@@ -72,8 +68,14 @@ class TrainConfig:
     num_classes: int = 0
     classes: list[str] = field(default_factory=list)
 
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """Every option by the name config.json, the flags' dest and ``stts.train`` use (the input options flat)."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name != "inputs") + InputOptions.names()
+
     def to_dict(self) -> dict[str, Any]:
         state = dataclasses.asdict(self)
+        state.update(state.pop("inputs"))
         state["blocks"] = list(self.blocks)
         if self.train_views is not None:
             state["train_views"] = list(self.train_views)
@@ -81,46 +83,32 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
+        """From config.json's flat form (or a dict of options by name); unknown keys are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"inputs"}
         values = {k: v for k, v in state.items() if k in known}
         for key in ("blocks", "train_views"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
+        values["inputs"] = InputOptions(**{k: v for k, v in state.items() if k in InputOptions.names()})
         return cls(**values)
 
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` (input options by their own names too)."""
+        return TrainConfig.from_dict({**self.to_dict(), **changes})
+
     def clip_spec(self, stored: ClipSpec) -> ClipSpec:
-        """The run's clip spec: the data set's storage, with this run's sampling (an AUTO stride not yet
-        resolved counts as 1: the spec is then only checked, never used)."""
-        stride = 1 if self.clip_stride == AUTO else self.clip_stride
-        return stored.with_sampling(self.clip_len, stride, self.crop_size, self.view, self.train_views,
-                                    hflip=self.hflip, normalisation=self.normalisation,
-                                    temporal_residual=self.temporal_residual, normal_flow=self.normal_flow,
-                                    stabilise=self.stabilise is True, flow_baselines=self.flow_baselines,
-                                    flow_local_contrast=self.flow_local_contrast)
+        """The run's clip spec: the data set's storage, with this run's sampling and input options. Every AUTO must
+        be decided first (:func:`stts.engine.recipe.resolve_recipe`); :func:`check` passes a stand-in."""
+        if AUTO in (self.clip_stride, self.inputs.stabilise):
+            raise ValueError("clip_spec needs every auto decided (engine.recipe.resolve_recipe)")
+        return stored.with_sampling(self.clip_len, self.clip_stride, self.crop_size, self.view, self.train_views,
+                                    hflip=self.hflip, inputs=self.inputs)
 
+    def decided_stand_in(self) -> TrainConfig:
+        """This config with every AUTO replaced by a value that builds the same network (only to check it)."""
+        return self.replace(clip_stride=1 if self.clip_stride == AUTO else self.clip_stride,
+                            stabilise=self.inputs.stabilise is True)
 
-# Settings for a small network on a CPU, applied by --preset (and by the data sets whose registry entry
-# names a preset); the options given on the command line win.
-# cosine: the learning rate reaches ~0 at the last epoch, so the last epochs' weights settle; with
-# ReduceLROnPlateau on a small val split the drop came at a random epoch and test top-1 swung by
-# several points from one epoch to the next (measured in the closing note of issue 6).
-# precision auto: bf16 where the CPU runs it natively; with the training layout of models.resnet a train
-# step of this preset ran 1.49x faster than fp32 on an AMX CPU (benchmarks/bench_input.py) and learned the
-# same (motion-crowd, 12 epochs: 84.2 % test top-1 at the last epoch either way), so the epochs below fit
-# in the time 12 fp32 epochs took; CPUs without native bf16 train in fp32. Batch 8 and lr 3e-3: more
-# updates per second of CPU, which is what ends the from-scratch plateau sooner; at 18 epochs lr 3e-3 took
-# motion-crowd to 93.3 % test top-1 where 2e-3 reached 87.5 % (issue 10's note). normalisation clip and the
-# temporal residual: without them a fresh network sat at chance on motion-polarity (scenes of
-# random colours) and motion-clutter (static texture and noise); measured in issue 10's note.
-# clip_stride auto: the clip spans the median training video (see ClipSpec.spanning_stride); stabilise
-# auto: on when the median training clip's camera moves (see engine.inspect.typical_camera_motion).
-# normal flow: without it motion-slow needed 40 epochs for 92.5 % test top-1; with it 15 gave 97.5 % (issue 10's
-# note, and the motion suite's table in the README).
-PRESETS: dict[str, dict[str, Any]] = {
-    "small": {"width": 16, "clip_len": 16, "clip_stride": AUTO, "crop_size": 48, "view": 1.0, "train_views": (0.8, 1.0),
-              "normalisation": "clip", "temporal_residual": True, "normal_flow": True, "stabilise": AUTO,
-              "batch_size": 8, "lr": 3e-3, "lr_schedule": "cosine", "epochs": 18, "precision": AUTO},
-}
 
 LR_SCHEDULES = ("plateau", "cosine")
 OPTIMIZERS = ("adam", "adamw")
@@ -169,15 +157,17 @@ def resume_config(saved: dict[str, Any], given: dict[str, Any], run: Path) -> Tr
 
 def check(config: TrainConfig) -> None:
     """Every option checked before anything is written; the network is built (on no device) to check its size."""
-    if config.stabilise not in (True, False, AUTO):
-        raise SttsError(f"--stabilise must be on, off or {AUTO!r}, got {config.stabilise!r}")
+    if config.inputs.stabilise not in (True, False, AUTO):
+        raise SttsError(f"--stabilise must be on, off or {AUTO!r}, got {config.inputs.stabilise!r}")
     if isinstance(config.clip_stride, str) and config.clip_stride != AUTO:
         raise SttsError(f"--clip-stride must be a number or {AUTO!r}, got {config.clip_stride!r}")
     if not isinstance(config.epochs, int) or isinstance(config.epochs, bool):
         raise SttsError(f"--epochs must be a whole number, got {config.epochs!r}")
-    for name in ("clip_len", "clip_stride", "crop_size", "batch_size", "epochs", "flow_baselines"):
+    for name in ("clip_len", "clip_stride", "crop_size", "batch_size", "epochs"):
         if getattr(config, name) != AUTO and getattr(config, name) < 1:
             raise SttsError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
+    if not isinstance(config.inputs.flow_baselines, int) or config.inputs.flow_baselines < 1:
+        raise SttsError(f"--flow-baselines must be at least 1, got {config.inputs.flow_baselines}")
     if config.lr <= 0 or config.weight_decay < 0:
         raise SttsError(f"--lr must be positive and --weight-decay not negative, got {config.lr}, {config.weight_decay}")
     if config.optimizer not in OPTIMIZERS:
@@ -188,7 +178,7 @@ def check(config: TrainConfig) -> None:
         raise SttsError(f"--lr-patience must be 0 or more, got {config.lr_patience}")
     if config.workers < 0:
         raise SttsError(f"--workers must be 0 or more, got {config.workers}")
-    config.clip_spec(ClipSpec())  # the sampling options, checked by the spec
+    config.decided_stand_in().clip_spec(ClipSpec())  # the sampling options, checked by the spec
     check_network(config)
 
 
@@ -198,7 +188,7 @@ def check_network(config: TrainConfig) -> None:
     try:
         with torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # zero-channel layers warn before they fail
-            channels = config.clip_spec(ClipSpec()).network_channels
+            channels = config.decided_stand_in().clip_spec(ClipSpec()).network_channels
             model = build_model(config.model_type, 2, width=config.width, blocks=config.blocks, in_channels=channels)
             model(torch.empty(1, channels, config.clip_len, config.crop_size, config.crop_size))
     except SttsError as error:
@@ -218,5 +208,8 @@ def per_process_batch(batch_size: int, world_size: int) -> int:
     return batch_size // world_size
 
 
-def write_config(config: TrainConfig, run: Path) -> None:
-    write_text(run / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+def write_config(config: TrainConfig, run: Path, decided: dict[str, Any] | None = None) -> None:
+    """config.json: the options as asked (AUTO kept, so that `--config` decides them again from its data), and under
+    "decided" what each AUTO became for this run."""
+    state = {**config.to_dict(), "decided": decided or {}}
+    write_text(run / "config.json", json.dumps(state, indent=2) + "\n")

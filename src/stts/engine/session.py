@@ -20,10 +20,10 @@ def train_run(options: dict[str, Any], resume: str | Path | None = None) -> dict
     from .distributed import launch, parse_gpu_ids
     from .train import fit
 
-    unknown = sorted(set(options) - set(TrainConfig.__dataclass_fields__))
+    unknown = sorted(set(options) - set(TrainConfig.option_names()))
     if unknown:
         raise SttsError(f"unknown training option(s) {', '.join(unknown)}; "
-                        f"known: {', '.join(sorted(TrainConfig.__dataclass_fields__))}")
+                        f"known: {', '.join(sorted(TrainConfig.option_names()))}")
     if resume is not None:
         folder = Path(resume)
         folder = folder.parent if folder.is_file() else folder

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,9 +31,10 @@ from ..models.layers import fold_batch_norms
 from ..models.resnet import to_training_layout
 from ..runtime import autocast as make_autocast
 from ..runtime import resolve_precision
-from .config import AUTO, TrainConfig, data_type_name, per_process_batch, write_config
+from .config import TrainConfig, data_type_name, per_process_batch, write_config
 from .distributed import Context, ShardSampler, any_rank, broadcast_object, sync_buffers
 from .metrics import EpochMetrics, MetricMeter
+from .recipe import resolve_recipe
 from .reporting import SPLITS, Reporter
 from .rng import capture_rng, restore_rng, seed_everything
 from .signals import StopRequested, graceful_stop
@@ -141,6 +141,7 @@ class TrainingRun:
     loaders: dict[str, DataLoader]
     classes: list[str]
     dataset: dict[str, Any]  # name, root and fingerprint of the data
+    asked: TrainConfig | None = None  # the config as given, AUTO values and all (saved, so that a resume decides alike)
     reporter: Reporter | None = None
     history: list[dict] = field(default_factory=list)
     best: float = -1.0
@@ -157,25 +158,36 @@ class TrainingRun:
 
 def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset] | None,
               resume: bool) -> TrainingRun:
-    """Data, network, optimizer and schedule of a new run, or restored from the run folder's last.pt."""
+    """Data, network, optimizer and schedule of a new run, or restored from the run folder's last.pt.
+
+    ``config`` may hold AUTO values: they are decided here, once, by :func:`~stts.engine.recipe.resolve_recipe`
+    (a resumed run takes the spec of its checkpoint), and the run works with the decided config; config.json
+    keeps what was asked, with what it was decided to beside it.
+    """
     device = context.device
     precision = resolve_precision(config.precision, device)
     config.out = broadcast_object(config.out, context)
     folder = Path(config.out)
+    state = ckpt.load_checkpoint(folder / "last.pt", map_location=device) if resume else None
+    asked = config
+    decisions: tuple[str, ...] = ()
     if datasets is None:
-        datasets = build_datasets(config, context)
-    spec = getattr(datasets["train"], "spec", None) or config.clip_spec(ClipSpec())
-    if config.clip_stride == AUTO:  # data sets built by the caller: their spec says what was chosen
-        config.clip_stride = spec.clip_stride
-    if config.stabilise == AUTO:
-        config.stabilise = spec.stabilise
+        root = open_data(config, context)
+        if state is not None:
+            spec = ckpt.checkpoint_spec(state, folder / "last.pt")
+        else:
+            recipe = broadcast_object(resolve_recipe(config, root) if context.is_main else None, context)
+            spec, decisions = recipe.spec, recipe.decisions
+        datasets = build_datasets(root, spec, config.seed)
+    spec = getattr(datasets["train"], "spec", None) or config.decided_stand_in().clip_spec(ClipSpec())
+    config = config.replace(clip_stride=spec.clip_stride, stabilise=spec.inputs.stabilise)
     check_splits(datasets, config)
     classes = list(datasets["train"].classes)
     dataset = dataset_identity(datasets["train"], config)
-    state = ckpt.load_checkpoint(folder / "last.pt", map_location=device) if resume else None
     if state is not None:
         check_same_data(state, classes, dataset, folder)
     config.classes, config.num_classes = classes, len(classes)
+    asked.classes, asked.num_classes = classes, len(classes)
 
     pretrained = ckpt.load_checkpoint(config.pretrained) if config.pretrained and state is None else None
     if pretrained is not None:
@@ -201,7 +213,7 @@ def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset
         loaders[split] = make_loader(datasets[split], 2 * batch, config, context,
                                      ShardSampler(len(datasets[split]), context))
     run = TrainingRun(config, context, folder, spec, precision, model, compiled, train_model, optimizer, scheduler,
-                      scaler, datasets, loaders, classes, dataset)
+                      scaler, datasets, loaders, classes, dataset, asked=asked)
     if state is not None:
         restore_run(run, state)
     else:
@@ -211,7 +223,9 @@ def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset
                         "pass a larger --epochs")
     if context.is_main:
         folder.mkdir(parents=True, exist_ok=True)
-        write_config(config, folder)
+        for line in decisions:
+            print(f"stts: {line}")
+        write_config(asked, folder, decided={"clip_stride": spec.clip_stride, "stabilise": spec.inputs.stabilise})
         run.reporter = Reporter(folder, classes, data_type_name(config.data_type), config.tensorboard, config.visdom)
         print(f"stts train: {config.model_type} (width {config.width}) on {config.data_type}, {len(classes)} classes, "
               f"{where(context)}, {precision}; clips: {spec.describe()}; run folder {folder}")
@@ -290,7 +304,7 @@ def save(run: TrainingRun, epoch: int, best_epoch: bool) -> None:
     payload = {
         "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(), "epoch": epoch, "rng": rngs,
-        "config": run.config.to_dict(), "classes": run.classes, "spec": run.spec.to_dict(),
+        "config": (run.asked or run.config).to_dict(), "classes": run.classes, "spec": run.spec.to_dict(),
         "precision": run.precision, "dataset": run.dataset, "best_metric": run.best, "best_loss": run.best_loss,
         "history": run.history,
     }
@@ -313,9 +327,9 @@ def restore_run(run: TrainingRun, state: dict[str, Any]) -> None:
         seed_everything(run.config.seed + 1000 * run.start_epoch + run.context.rank)
 
 
-def build_datasets(config: TrainConfig, context: Context) -> dict[str, Dataset]:
-    """train/val/test :class:`~stts.data.ClipDataset` of ``config.data_type``; a built-in set is made if missing."""
-    from ..data import ClipDataset, dataset_root, prepare_dataset, read_spec
+def open_data(config: TrainConfig, context: Context) -> Path:
+    """The prepared folder of ``config.data_type``; a built-in set is made first if it is missing (on rank 0)."""
+    from ..data import dataset_root, prepare_dataset
     from ..data.registry import kind_of
 
     kind = kind_of(config.data_type)
@@ -327,25 +341,14 @@ def build_datasets(config: TrainConfig, context: Context) -> dict[str, Dataset]:
             print(f"stts: preparing the {kind.name} dataset in {target}")
             prepare_dataset(kind.name, [], target)
     broadcast_object(None, context)  # the other ranks wait for rank 0's preparation
-    root = dataset_root(config.data_type, config.data_root)
-    stored = read_spec(root)
-    if config.clip_stride == AUTO:
-        frames = float(np.median(ClipDataset(root, "train", config.clip_spec(stored)).frame_counts() or [1]))
-        config.clip_stride = ClipSpec.spanning_stride(config.clip_len, frames)
-        if context.is_main:
-            span = (config.clip_len - 1) * config.clip_stride + 1
-            print(f"stts: --clip-stride auto: {config.clip_stride} (a {config.clip_len}-frame clip spans {span} stored "
-                  f"frames; the median training video has {frames:.0f})")
-    if config.stabilise == AUTO:
-        from .inspect import CAMERA_MOTION, typical_camera_motion
+    return dataset_root(config.data_type, config.data_root)
 
-        share = typical_camera_motion(ClipDataset(root, "train", config.clip_spec(stored)))
-        config.stabilise = share > CAMERA_MOTION
-        if context.is_main:
-            print(f"stts: --stabilise auto: {'on' if config.stabilise else 'off'} (within the median training clip the "
-                  f"camera moves the view's corners by {share:.1%} of its side; on above {CAMERA_MOTION:.0%})")
-    spec = config.clip_spec(stored)
-    return {split: ClipDataset(root, split, spec, train=split == "train", seed=config.seed) for split in SPLITS}
+
+def build_datasets(root: Path, spec: ClipSpec, seed: int) -> dict[str, Dataset]:
+    """train/val/test :class:`~stts.data.ClipDataset` of the prepared folder ``root``, made into clips by ``spec``."""
+    from ..data import ClipDataset
+
+    return {split: ClipDataset(root, split, spec, train=split == "train", seed=seed) for split in SPLITS}
 
 
 def check_splits(datasets: dict[str, Dataset], config: TrainConfig) -> None:

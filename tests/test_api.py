@@ -116,6 +116,19 @@ def test_stop_ends_a_stream_early_with_what_it_has(files, model):
     assert stream.prediction is not None and 0 < stream.prediction.frames < 40
 
 
+def test_a_live_source_keeps_the_windows_the_network_kept_up_with(files, model):
+    # read at the file's own pace (1.3 s), as a camera would give it: windows are a subset of the file's, same frames
+    live = model.predict(files["mp4"], live=True, stride=1)
+    whole = {(w.start_frame, w.end_frame) for w in model.predict(files["mp4"], stride=1).windows}
+    assert live.windows and {(w.start_frame, w.end_frame) for w in live.windows} <= whole
+    assert live.frames == 40 and [w.index for w in live.windows] == list(range(len(live.windows)))
+
+
+def test_a_video_shorter_than_a_clip_says_so(files, model, tmp_path):
+    prediction = model.predict(write_mp4(tmp_path / "short.mp4", 3, 64, 48))
+    assert len(prediction.windows) == 1 and "padded" in " ".join(prediction.warnings)
+
+
 def decode(path: Path) -> np.ndarray:
     with av.open(str(path)) as container:
         return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])

@@ -273,7 +273,8 @@ def train(data: PathLike | None = None, *, preset: str | None = None, out: PathL
     ``data``: a built-in data set's name (``synthetic-motion``, ``ucf101``...) or the folder
     :func:`prepare` made. ``preset``: ``small`` for a CPU (built-in sets use it unless told
     otherwise). ``out``: the run folder (default ``runs/<data>_<model>_<time>``). ``options``: the
-    training config's fields with Python values, e.g. ``epochs=1``, ``width=16``, ``lr=3e-3``,
+    training options by name (``stts.engine.config.TrainConfig.option_names()``, the flags of
+    ``stts train`` with underscores) with Python values, e.g. ``epochs=1``, ``width=16``, ``lr=3e-3``,
     ``model_type="c3d"``, ``clip_stride="auto"``, ``stabilise=True`` or ``"auto"``,
     ``train_views=(0.8, 1.0)``, ``pretrained="best.pt"`` (a warm start), ``tensorboard=False``:
     ``stts train --help`` says what each does. ``resume``: a run folder to continue with its saved

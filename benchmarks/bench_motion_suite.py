@@ -1,4 +1,4 @@
-"""The motion suite, every family from scratch with `stts prepare` defaults and `stts train --preset small`.
+"""The motion suite (the body family too), every family from scratch: `stts prepare` defaults, `stts train --preset small`.
 
 For each family: `stts prepare motion-FAMILY` (generated and stored at its defaults), then
 `stts train --data_type motion-FAMILY --preset small` in its own process, then `stts evaluate` of
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from stts.data.motion import FAMILIES
+from stts.data.motion import SUITE
 
 
 def stts(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -31,7 +31,7 @@ def stts(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated families (default all)")
+    parser.add_argument("--families", default=",".join(SUITE), help="comma-separated families (default all nine)")
     parser.add_argument("--work", type=Path, help="folder for the data and runs (default a temporary one)")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--train-option", action="append", default=[], metavar="OPTION",
@@ -63,7 +63,7 @@ def main() -> None:
           "| training minutes |")
     print("|---|---|---:|---:|---:|---:|")
     for family, videos, clip, video, minutes in rows:
-        print(f"| {family} | {FAMILIES[family]} | {videos} | {clip:.1f} % | {video:.1f} % | {minutes:.1f} |")
+        print(f"| {family} | {SUITE[family].about} | {videos} | {clip:.1f} % | {video:.1f} % | {minutes:.1f} |")
 
 
 if __name__ == "__main__":

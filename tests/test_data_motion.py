@@ -9,7 +9,7 @@ import pytest
 
 from stts.data import prepare_dataset, read_video
 from stts.data.drawing import coverage
-from stts.data.motion import FAMILIES, FLIP_PAIRS, MOTIONS, generate_family, render_scene, render_video
+from stts.data.motion import FAMILIES, FLIP_PAIRS, MOTIONS, SUITE, generate_family, render_scene, render_video
 from stts.errors import SttsError
 
 AXIS = {"MoveLeft": (0, -1), "MoveRight": (0, 1), "MoveUp": (1, -1), "MoveDown": (1, 1)}
@@ -43,6 +43,8 @@ def seen_in(scene, a: int, b: int) -> float:
 
 def test_families_classes_and_flip_pairs():
     assert list(FAMILIES) == ["polarity", "slow", "fast", "crowd", "occlusion", "camera", "clutter", "varied"]
+    assert list(SUITE) == [*FAMILIES, "body"]
+    assert all(SUITE[f].classes == MOTIONS and SUITE[f].flip_pairs == FLIP_PAIRS for f in FAMILIES)
     assert all(isinstance(about, str) and "\n" not in about for about in FAMILIES.values())
     assert MOTIONS == ("MoveLeft", "MoveRight", "MoveUp", "MoveDown", "Grow", "Shrink")
     assert FLIP_PAIRS == (("MoveLeft", "MoveRight"),)
@@ -190,7 +192,7 @@ def test_each_family_is_a_data_set_that_prepare_makes_with_its_flip_pairs(tmp_pa
     from stts.data import read_info
     from stts.data.registry import get_dataset, list_datasets
 
-    assert [n for n in list_datasets() if n.startswith("motion-")] == [f"motion-{f}" for f in FAMILIES]
+    assert [n for n in list_datasets() if n.startswith("motion-")] == [f"motion-{f}" for f in SUITE]
     assert get_dataset("motion-camera").preset == "small"
     out = tmp_path / "motion-fast"
     result = prepare_dataset("motion-fast", [], out, workers=1, progress=False,

@@ -1,4 +1,8 @@
-"""The public motion suite: task families whose six classes differ only in how the target object(s) move.
+"""The public motion suite: task families whose classes differ only in how the target object(s) move.
+
+In eight families (``FAMILIES``) six classes of shapes move left, right, up or down, grow or shrink;
+in the ninth, ``body`` (see ``motion_body``), jointed figures do eight whole-body actions. ``SUITE``
+holds all nine, and ``generate_family`` writes any of them.
 
 Each family is hard in one way real video is: either contrast polarity, sub-pixel or fast motion,
 distractors, occlusion, a moving camera, clutter and noise, or varying length, frame rate and size.
@@ -21,7 +25,9 @@ import json
 import math
 import multiprocessing
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,6 +36,7 @@ from tqdm import tqdm
 
 from ..errors import SttsError
 from ..files import write_text
+from . import motion_body
 from .drawing import (
     LUMA,
     camera_views,
@@ -96,7 +103,16 @@ SPECS = {
                      frames=(20, 150), fps=(10, 60), seconds=3.8,
                      sizes=((96, 72), (160, 120), (320, 240), (120, 160), (256, 144))),
 }
-FAMILIES = {name: spec.about for name, spec in SPECS.items()}
+FAMILIES = {name: spec.about for name, spec in SPECS.items()}  # the moving-shape families
+
+
+class SuiteFamily(NamedTuple):
+    about: str
+    classes: tuple[str, ...]
+    flip_pairs: tuple[tuple[str, str], ...]  # what a horizontal flip turns into each other
+    render: Callable[[str, np.random.Generator], tuple[np.ndarray, np.ndarray, int]]  # (class, rng) -> video
+    bits_per_pixel: float
+    videos: tuple[int, int, int]  # train, val and test videos a class by default
 
 
 class Scene(NamedTuple):
@@ -351,10 +367,27 @@ def _backgrounds(spec: Family, zoom, centre, width: int, height: int, unit: floa
     return camera_views(image, (zoom[:, None] / scale, (centre - low) * scale), width, height)
 
 
-def render_video(family: str, motion: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
-    """(frames uint8 (T, H, W, 3), target masks bool (T, H, W), fps) of one video of class ``motion``."""
+def _render_shapes(family: str, motion: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
     scene = render_scene(family, motion, rng)
     return scene.frames, scene.masks, scene.fps
+
+
+SUITE = {name: SuiteFamily(spec.about, MOTIONS, FLIP_PAIRS, partial(_render_shapes, name), spec.bits_per_pixel,
+                           (60, 10, 20)) for name, spec in SPECS.items()}
+# 60 videos a class in all, split 70/10/20 %
+SUITE["body"] = SuiteFamily(motion_body.ABOUT, motion_body.ACTIONS, motion_body.FLIP_PAIRS, motion_body.render_video,
+                            motion_body.BITS_PER_PIXEL, (42, 6, 12))
+
+
+def _family(family: str) -> SuiteFamily:
+    if family not in SUITE:
+        raise SttsError(f"unknown motion family {family!r}; choose one of {', '.join(SUITE)}")
+    return SUITE[family]
+
+
+def render_video(family: str, motion: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+    """(frames uint8 (T, H, W, 3), target masks bool (T, H, W), fps) of one video of class ``motion`` of ``family``."""
+    return _family(family).render(motion, rng)
 
 
 def _write_one(task) -> None:
@@ -362,7 +395,7 @@ def _write_one(task) -> None:
     if not Path(path).exists():
         frames, _, fps = render_video(family, motion, np.random.default_rng(seed))
         pixels_per_second = frames.shape[1] * frames.shape[2] * fps
-        write_avi(Path(path), frames, fps, bit_rate=max(20_000, round(SPECS[family].bits_per_pixel * pixels_per_second)))
+        write_avi(Path(path), frames, fps, bit_rate=max(20_000, round(SUITE[family].bits_per_pixel * pixels_per_second)))
 
 
 def _write_new(path: Path, text: str) -> None:
@@ -370,16 +403,19 @@ def _write_new(path: Path, text: str) -> None:
         write_text(path, text)
 
 
-def generate_family(family: str, root: str | Path, *, seed: int = 0, train_per_class: int = 60,
-                    val_per_class: int = 10, test_per_class: int = 20, workers: int | None = None,
+def generate_family(family: str, root: str | Path, *, seed: int = 0, train_per_class: int | None = None,
+                    val_per_class: int | None = None, test_per_class: int | None = None, workers: int | None = None,
                     progress: bool = True) -> Path:
     """Write ``root/<Class>/<family>_<Class>_<split>_<nnn>.avi`` and ``root/{train,val,test}.txt``; returns ``root``.
 
     ``stts prepare folder root`` then prepares it with these splits. Skips videos already written;
-    ``root/motion.json`` records the options, and a root made with other options is refused.
+    ``root/motion.json`` records the options, and a root made with other options is refused. The
+    counts a class default to the family's (``SUITE[family].videos``).
     """
-    if family not in SPECS:
-        raise SttsError(f"unknown motion family {family!r}; choose one of {', '.join(SPECS)}")
+    suite = _family(family)
+    train_per_class, val_per_class, test_per_class = (default if given is None else given for given, default in
+                                                      zip((train_per_class, val_per_class, test_per_class),
+                                                          suite.videos, strict=True))
     root = Path(root)
     options = {"family": family, "seed": seed, "train_per_class": train_per_class, "val_per_class": val_per_class,
                "test_per_class": test_per_class}
@@ -388,9 +424,9 @@ def generate_family(family: str, root: str | Path, *, seed: int = 0, train_per_c
         raise SttsError(f"{root} holds a motion family made with other options ({stamp}); choose another folder")
     root.mkdir(parents=True, exist_ok=True)
     _write_new(stamp, json.dumps(options, indent=2) + "\n")
-    index = list(SPECS).index(family)
+    index = list(SUITE).index(family)
     tasks, lists = [], {split: [] for split in SPLIT_OFFSETS}
-    for label, motion in enumerate(MOTIONS):
+    for label, motion in enumerate(suite.classes):
         (root / motion).mkdir(exist_ok=True)
         for split, count in zip(SPLIT_OFFSETS, (train_per_class, val_per_class, test_per_class), strict=True):
             for number in range(count):

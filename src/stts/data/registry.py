@@ -95,13 +95,13 @@ def _motion(family: str):
 
 
 def _register_motion_suite() -> None:
-    from .motion import FAMILIES, FLIP_PAIRS
+    from .motion import SUITE
 
-    for family, about in FAMILIES.items():
+    for family, suite in SUITE.items():
         register_dataset(DatasetKind(
-            f"motion-{family}", f"motion suite: {about}", records.folder_records, flip_pairs=FLIP_PAIRS,
+            f"motion-{family}", f"motion suite: {suite.about}", records.folder_records, flip_pairs=suite.flip_pairs,
             generate=_motion(family), preset="small",
-            options={"train_per_class": 60, "val_per_class": 10, "test_per_class": 20}))
+            options=dict(zip(("train_per_class", "val_per_class", "test_per_class"), suite.videos, strict=True))))
 
 
 _register_motion_suite()

@@ -19,7 +19,7 @@ from stts.models import build_model
 BASE = dict(data_type="tiny", model_type="stts", width=8, clip_len=8, crop_size=32, batch_size=4, lr=1e-3,
             workers=0, precision="fp32", tensorboard=False)
 CHECKPOINT_KEYS = {"format", "version", "model", "optimizer", "scheduler", "scaler", "epoch", "rng", "config",
-                   "classes", "spec", "precision", "dataset", "best_metric", "history"}
+                   "classes", "spec", "precision", "dataset", "best_metric", "history", "stopping", "elapsed"}
 
 
 def train(tmp_path, name, resume=False, data=None, **options):

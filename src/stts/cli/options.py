@@ -121,8 +121,14 @@ OPTIONS: dict[str, Option] = {option.dest: option for option in [
     Option("--weight-decay", "weight decay (the seed's 5e-4; with adamw, 0.01-0.05 is usual)", {"type": float}),
     Option("--optimizer", "adam (the seed's: the weight decay as an L2 term of the loss) or adamw (the decay "
            "decoupled from the loss)", {"choices": ("adam", "adamw")}),
-    Option("--lr-schedule", "plateau (the seed's: 10x lower after --lr-patience epochs without a better val loss) or "
-           "cosine (from --lr down to 0 at the last epoch)", {"choices": ("plateau", "cosine")}),
+    Option("--lr-schedule", "plateau (the seed's: 10x lower after --lr-patience epochs without a better val loss), "
+           "cosine (from --lr down to 0 at the last epoch) or until-plateau (--lr until the val loss (mean of 3 epochs) stops "
+           "improving, then down to 0 over a cool-down of a quarter of the epochs so far, and stop; --epochs is the "
+           "most)", {"choices": ("plateau", "cosine", "until-plateau")}),
+    Option("--patience", "until-plateau: epochs without a 1 %% better val loss (mean of 3 epochs) (while train top-1 gains under "
+           "2 points) before the cool-down", {"type": int}),
+    Option("--time-budget", "seconds of training for the whole run, resumes included: the run ends within it (with "
+           "until-plateau, after a cool-down)", {"type": float, "metavar": "SECONDS"}),
     Option("--lr-patience", "plateau schedule: epochs without a better val loss before the learning rate drops 10x",
            {"type": int}),
     Option("--compile", "torch.compile the network", {"action": "store_true"}),

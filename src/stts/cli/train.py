@@ -53,6 +53,9 @@ GROUPS: dict[str, list[tuple[str, str | None, Any]]] = {
         ("optimizer", None, None),
         ("lr_schedule", None, None),
         ("lr_patience", None, None),
+        ("patience", "until-plateau: epochs without a 1 %% better val loss (mean of 3 epochs) (while train top-1 gains under 2 "
+                     "points) before the cool-down (default 3)", None),
+        ("time_budget", None, None),
         ("seed", "random seed (default 0)", None),
         ("precision", "auto (default: bf16 where the hardware runs it natively, else fp32), bf16, fp16 (CUDA, with "
                       "gradient scaling) or fp32", None),

@@ -52,7 +52,9 @@ class TrainConfig:
     lr: float = 1e-4
     weight_decay: float = 5e-4
     optimizer: str = "adam"  # the seed's: weight decay as an L2 term of the loss; or "adamw": decoupled from it
-    lr_schedule: str = "plateau"  # the seed's ReduceLROnPlateau; or "cosine"
+    lr_schedule: str = "plateau"  # the seed's ReduceLROnPlateau; or "cosine", or "until-plateau" (engine.stopping)
+    patience: int = 3  # until-plateau: epochs without a better smoothed val loss before the cool-down
+    time_budget: float | None = None  # seconds of training over the whole run, resumes included (engine.stopping)
     lr_patience: int = 10  # ReduceLROnPlateau's default, as in the seed
     workers: int = field(default_factory=default_workers)
     seed: int = 0
@@ -110,11 +112,11 @@ class TrainConfig:
                             stabilise=self.inputs.stabilise is True)
 
 
-LR_SCHEDULES = ("plateau", "cosine")
+LR_SCHEDULES = ("plateau", "cosine", "until-plateau")
 OPTIMIZERS = ("adam", "adamw")
 
 # what --resume may change: how the run is executed, not what it computes
-RESUMABLE_OVERRIDES = ("epochs", "workers", "gpu_ids", "tensorboard", "visdom", "data_root")
+RESUMABLE_OVERRIDES = ("epochs", "time_budget", "workers", "gpu_ids", "tensorboard", "visdom", "data_root")
 
 
 def data_type_name(data_type: str) -> str:
@@ -174,8 +176,11 @@ def check(config: TrainConfig) -> None:
         raise SttsError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {config.optimizer!r}")
     if config.lr_schedule not in LR_SCHEDULES:
         raise SttsError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {config.lr_schedule!r}")
-    if config.lr_patience < 0:
-        raise SttsError(f"--lr-patience must be 0 or more, got {config.lr_patience}")
+    if config.lr_patience < 0 or config.patience < 1:
+        raise SttsError(f"--lr-patience must be 0 or more and --patience at least 1, got {config.lr_patience}, "
+                        f"{config.patience}")
+    if config.time_budget is not None and not config.time_budget > 0:
+        raise SttsError(f"--time-budget must be a positive number of seconds, got {config.time_budget}")
     if config.workers < 0:
         raise SttsError(f"--workers must be 0 or more, got {config.workers}")
     config.decided_stand_in().clip_spec(ClipSpec())  # the sampling options, checked by the spec

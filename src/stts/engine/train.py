@@ -38,6 +38,8 @@ from .recipe import resolve_recipe
 from .reporting import SPLITS, Reporter
 from .rng import capture_rng, restore_rng, seed_everything
 from .signals import StopRequested, graceful_stop
+from .stopping import MIN_VAL_VIDEOS, Stopping
+from .stopping import describe as describe_stopping
 
 
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, scaler, autocast,
@@ -109,6 +111,8 @@ def fit(config: TrainConfig, context: Context | None = None, datasets: dict[str,
                 completed = epoch
                 if any_rank([stop.requested], context)[0]:
                     raise StopRequested
+                if run.stopping.finished(epoch):
+                    break
     except StopRequested:
         if context.is_main:
             print(f"stts train: stopped during epoch {completed + 1}; {run.folder / 'last.pt'} holds epoch "
@@ -118,7 +122,9 @@ def fit(config: TrainConfig, context: Context | None = None, datasets: dict[str,
     finally:
         run.close()
     if context.is_main:
-        print(f"stts train: done; best val top-1 {run.best:.2f} %, {run.folder / 'best.pt'}")
+        ended = f" after epoch {completed} of at most {config.epochs} ({run.stopping.reason})" \
+            if completed < config.epochs else ""
+        print(f"stts train: done{ended}; best val top-1 {run.best:.2f} %, {run.folder / 'best.pt'}")
     return {"model": run.model, "history": run.history, "interrupted": False, "run": run.folder, "metrics": metrics}
 
 
@@ -147,6 +153,8 @@ class TrainingRun:
     best: float = -1.0
     best_loss: float = math.inf
     start_epoch: int = 1
+    stopping: Stopping = field(default_factory=lambda: Stopping(max_epochs=1))
+    elapsed: float = 0.0  # seconds of the epochs trained so far, over every resume (what --time-budget counts)
 
     def __post_init__(self) -> None:
         self.autocast = make_autocast(self.precision, self.context.device)
@@ -200,7 +208,9 @@ def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset
         load_pretrained(model, config, pretrained)
     to_training_layout(model.to(device))
     optimizer = make_optimizer(model.parameters(), config)
-    scheduler = make_scheduler(optimizer, config)
+    stopping = Stopping(max_epochs=config.epochs, patience=config.patience,
+                        plateau_rule=config.lr_schedule == "until-plateau" and len(datasets["val"]) >= MIN_VAL_VIDEOS)
+    scheduler = make_scheduler(optimizer, config, stopping)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     compiled = torch.compile(model) if config.compile else model
     train_model = DistributedDataParallel(compiled) if context.distributed else compiled
@@ -213,14 +223,17 @@ def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset
         loaders[split] = make_loader(datasets[split], 2 * batch, config, context,
                                      ShardSampler(len(datasets[split]), context))
     run = TrainingRun(config, context, folder, spec, precision, model, compiled, train_model, optimizer, scheduler,
-                      scaler, datasets, loaders, classes, dataset, asked=asked)
+                      scaler, datasets, loaders, classes, dataset, asked=asked, stopping=stopping)
     if state is not None:
         restore_run(run, state)
     else:
         seed_everything(config.seed + context.rank)
-    if run.start_epoch > config.epochs:
-        raise SttsError(f"--resume {folder}: the run already trained {run.start_epoch - 1} epochs; "
-                        "pass a larger --epochs")
+    if state is not None and config.time_budget:
+        run.stopping.budget(run.start_epoch - 1, config.time_budget - run.elapsed, run.stopping.epoch_seconds)
+    if run.start_epoch > config.epochs or (state is not None and run.stopping.finished(run.start_epoch - 1)):
+        reason = f" ({run.stopping.reason})" if run.stopping.reason else ""
+        raise SttsError(f"--resume {folder}: the run already ended after {run.start_epoch - 1} epochs{reason}; "
+                        "pass a larger --epochs or --time-budget")
     if context.is_main:
         folder.mkdir(parents=True, exist_ok=True)
         for line in decisions:
@@ -229,6 +242,8 @@ def start_run(config: TrainConfig, context: Context, datasets: dict[str, Dataset
         run.reporter = Reporter(folder, classes, data_type_name(config.data_type), config.tensorboard, config.visdom)
         print(f"stts train: {config.model_type} (width {config.width}) on {config.data_type}, {len(classes)} classes, "
               f"{where(context)}, {precision}; clips: {spec.describe()}; run folder {folder}")
+        if config.lr_schedule == "until-plateau" or config.time_budget:
+            print(f"stts train: {describe_stopping(run.stopping, len(datasets['val']), config.time_budget)}")
         if hasattr(datasets["train"], "store"):
             from .inspect import data_warnings
 
@@ -266,6 +281,15 @@ def run_epoch(run: TrainingRun, epoch: int, stop) -> dict[str, EpochMetrics]:
     for split in ("val", "test"):
         metrics[split] = evaluate(measured, run.loaders[split], run.autocast, run.spec, context,
                                   config.num_classes, desc=f"{desc} {split}")
+    seconds = broadcast_object(time.perf_counter() - started, context)  # rank 0's clock, on every rank
+    run.elapsed, run.stopping.epoch_seconds = run.elapsed + seconds, seconds
+    decaying = run.stopping.decay_from is not None
+    run.stopping.observe(epoch, metrics["val"].loss, metrics["train"].top1)
+    if config.time_budget:
+        run.stopping.budget(epoch, config.time_budget - run.elapsed, seconds)
+    if run.reporter and not decaying and run.stopping.decay_from is not None and epoch < config.epochs:
+        ending = f"a cool-down of {run.stopping.decay_epochs} epoch(s)" if run.stopping.decay_epochs else "the end"
+        print(f"stts train: {ending} after epoch {epoch}: {run.stopping.reason}", flush=True)
     step_scheduler(run.scheduler, metrics["val"].loss)
     row = {"epoch": epoch}
     for split in SPLITS:
@@ -306,7 +330,7 @@ def save(run: TrainingRun, epoch: int, best_epoch: bool) -> None:
         "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(), "epoch": epoch, "rng": rngs,
         "config": (run.asked or run.config).to_dict(), "classes": run.classes, "spec": run.spec.to_dict(),
         "precision": run.precision, "dataset": run.dataset, "best_metric": run.best, "best_loss": run.best_loss,
-        "history": run.history,
+        "history": run.history, "stopping": run.stopping.state_dict(), "elapsed": run.elapsed,
     }
     ckpt.save_checkpoint(payload, run.folder / "last.pt")
     if best_epoch:
@@ -320,6 +344,8 @@ def restore_run(run: TrainingRun, state: dict[str, Any]) -> None:
     run.scaler.load_state_dict(state["scaler"])
     run.history, run.best, run.start_epoch = list(state["history"]), state["best_metric"], state["epoch"] + 1
     run.best_loss = state.get("best_loss", math.inf)
+    run.stopping.load_state_dict(state.get("stopping", {}))
+    run.elapsed = state.get("elapsed", 0.0)
     rng = state["rng"]
     if len(rng) == run.context.world_size:
         restore_rng(rng[run.context.rank])
@@ -412,12 +438,16 @@ def make_optimizer(parameters, config: TrainConfig) -> torch.optim.Optimizer:
     return optimizer(parameters, lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
-    """ReduceLROnPlateau on the val loss (the seed's), or cosine from ``config.lr`` to 0 over the epochs.
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, stopping: Stopping | None = None):
+    """ReduceLROnPlateau on the val loss (the seed's), cosine from ``config.lr`` to 0 over the epochs, or
+    until-plateau: ``stopping``'s factor (constant, then a linear cool-down; see engine.stopping).
 
     The cosine factor is computed from ``config.epochs`` when called, so a run resumed with a larger
     --epochs stretches the rest of its schedule instead of restarting it.
     """
+    if config.lr_schedule == "until-plateau":
+        rule = stopping or Stopping(max_epochs=config.epochs)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda done: rule.factor(done))
     if config.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda done: 0.5 * (1 + math.cos(math.pi * min(done, config.epochs) / config.epochs)))

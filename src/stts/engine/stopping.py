@@ -1,0 +1,126 @@
+"""When a run has learned what it can: the ``until-plateau`` schedule, and the time budget every schedule honours.
+
+``--lr-schedule until-plateau`` trains at ``--lr`` until the smoothed val loss stops improving, then
+lowers the learning rate linearly to zero over a cool-down of a quarter of the epochs so far (at
+least 2) and stops: a schedule defined for a run whose length is not known in advance (the
+"warm-up, stable, decay" shape, without the warm-up). ``--epochs`` is the maximum: the cool-down
+starts early enough to end on it. ``--time-budget SECONDS`` starts the cool-down when only its
+length is left, measured in epochs of the last one's duration, and counts the seconds of every
+epoch across resumes.
+
+Why a smoothed loss, and the train guard: a val split of 30-60 videos moves its loss by several
+per cent from one epoch to the next by chance (a plateau rule on the raw value swung test top-1 by
+points before). The rule reads the mean val loss of the last ``SMOOTHING`` epochs (an exponential
+average lagged a plateau by 5 epochs and more on a steadily falling loss) and calls a plateau only
+when that has not improved by ``MIN_DELTA`` for ``--patience`` epochs *and* the train top-1 has
+gained under ``TRAIN_GAIN`` points over the same epochs: a run that still learns its training set
+is not stopped by a noisy val split.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SMOOTHING = 3  # the val loss read is the mean of the last 3 epochs
+MIN_DELTA = 0.01  # a better smoothed val loss is one at least 1 % below the best so far
+TRAIN_GAIN = 2.0  # points of train top-1 over the patience window that mean the run still learns
+MIN_VAL_VIDEOS = 20  # fewer val videos than this: no plateau rule, the run takes every --epochs
+COOLDOWN_SHARE = 0.25  # the cool-down lasts a quarter of the epochs trained before it ...
+MIN_COOLDOWN = 2  # ... and at least this many
+
+
+@dataclass
+class Stopping:
+    """The state of the stopping rule and the cool-down; saved in every checkpoint (``state_dict``)."""
+
+    max_epochs: int
+    patience: int = 3
+    plateau_rule: bool = True  # False: the val split is too small; only --epochs and --time-budget end the run
+    decay_from: int | None = None  # the epoch after which the cool-down began
+    decay_epochs: int = 0
+    val_loss: list[float] = field(default_factory=list)
+    best: float = math.inf
+    since_best: int = 0
+    train_top1: list[float] = field(default_factory=list)
+    reason: str = ""
+    cause: str = ""  # what began the cool-down: "plateau", "epochs" or "budget"
+    epoch_seconds: float = 0.0  # the last epoch's, for a resumed run's budget
+
+    def factor(self, done: int) -> float:
+        """The learning rate's factor for the epoch after ``done`` completed ones: 1 until the cool-down, then
+        C/(C+1), ..., 1/(C+1) over its C epochs, 0 after."""
+        if self.decay_from is None:
+            return 1.0
+        into = done - self.decay_from
+        return max(0.0, (self.decay_epochs - into) / (self.decay_epochs + 1))
+
+    def finished(self, epoch: int) -> bool:
+        """Whether the run ends after ``epoch``."""
+        if epoch >= self.max_epochs:
+            return True
+        return self.decay_from is not None and epoch >= self.decay_from + self.decay_epochs
+
+    def observe(self, epoch: int, val_loss: float, train_top1: float) -> None:
+        """After ``epoch``: update the smoothed val loss and start the cool-down on a plateau or near --epochs."""
+        self.val_loss.append(val_loss)
+        self.train_top1.append(train_top1)
+        smoothed = sum(self.val_loss[-SMOOTHING:]) / len(self.val_loss[-SMOOTHING:])
+        if smoothed < self.best * (1 - MIN_DELTA):
+            self.best, self.since_best = smoothed, 0
+        else:
+            self.since_best += 1
+        if self.decay_from is not None:
+            return
+        cooldown = max(MIN_COOLDOWN, round(COOLDOWN_SHARE * epoch))
+        left = self.max_epochs - epoch
+        if left <= cooldown:
+            self.begin(epoch, left, f"--epochs {self.max_epochs} is near", "epochs")
+            return
+        gain = self.train_top1[-1] - self.train_top1[-1 - self.patience] if len(self.train_top1) > self.patience \
+            else math.inf
+        if self.plateau_rule and self.since_best >= self.patience and gain < TRAIN_GAIN:
+            self.begin(epoch, cooldown, f"the val loss (mean of {SMOOTHING} epochs) has not improved by "
+                                        f"{MIN_DELTA:.0%} for {self.since_best} epochs and train top-1 gained "
+                                        f"{gain:.1f} points", "plateau")
+
+    def budget(self, epoch: int, seconds_left: float, epoch_seconds: float) -> None:
+        """After ``epoch``: with ``seconds_left`` of the time budget and epochs of ``epoch_seconds``, start (or
+        shorten) the cool-down so that the run ends within the budget."""
+        self.epoch_seconds = epoch_seconds
+        fit = max(0, int(seconds_left // max(epoch_seconds, 1e-9)))
+        if self.decay_from is None:
+            cooldown = max(MIN_COOLDOWN, round(COOLDOWN_SHARE * epoch))
+            if fit <= cooldown:
+                self.begin(epoch, fit, f"--time-budget leaves {max(seconds_left, 0):.0f} s, {fit} epoch(s)", "budget")
+        elif self.decay_from + self.decay_epochs > epoch + fit:
+            self.decay_epochs = max(epoch + fit - self.decay_from, epoch - self.decay_from)
+            self.reason += f"; cut short by --time-budget ({seconds_left:.0f} s left)"
+
+    def begin(self, epoch: int, epochs: int, reason: str, cause: str) -> None:
+        self.decay_from, self.decay_epochs, self.reason, self.cause = epoch, epochs, reason, cause
+
+    def state_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a saved rule under this (possibly larger) --epochs: a cool-down that --epochs or the time budget
+        began is taken back (a resume may give more of either; the budget is measured again), one a plateau
+        began is kept."""
+        for key, value in state.items():
+            if key != "max_epochs":
+                setattr(self, key, value)
+        if self.cause in ("epochs", "budget") and (self.cause == "budget" or self.max_epochs > state["max_epochs"]):
+            self.decay_from, self.decay_epochs, self.reason, self.cause = None, 0, "", ""
+
+
+def describe(stopping: Stopping, val_videos: int, time_budget: float | None) -> str:
+    """The start line's account of how the run will end."""
+    budget = f", or when --time-budget {time_budget:.0f} s is spent" if time_budget else ""
+    if not stopping.plateau_rule:
+        return (f"the val split has {val_videos} videos, too few for the stopping rule (at least {MIN_VAL_VIDEOS}): "
+                f"training runs all {stopping.max_epochs} epochs{budget}")
+    return (f"stops when learned: a cool-down of a quarter of the epochs so far (at least {MIN_COOLDOWN}) once the "
+            f"val loss (mean of {SMOOTHING} epochs) has not improved by {MIN_DELTA:.0%} for {stopping.patience} epochs "
+            f"while train top-1 gains under {TRAIN_GAIN:.0f} points; at most {stopping.max_epochs} epochs{budget}")

@@ -59,14 +59,20 @@ TEST_WORKERS ?= 2
 test: lint api-docs
 	OMP_NUM_THREADS=1 $(BIN)/pytest -q -n $(TEST_WORKERS)
 
-# one markdown table per script in benchmarks/results/, the tables the README quotes
+# one markdown table per script in benchmarks/results/<kind>/, the tables the README quotes; the kind is the
+# machine's (benchmarks/device_kind.py: the CPU's family, instruction set and cores; bench_gpu's, the GPU's name),
+# so that no run overwrites another kind's tables. A table replaces the old one only once its script succeeded.
 bench: install
-	mkdir -p benchmarks/results
+	cpu=$$($(BIN)/python benchmarks/device_kind.py) && gpu=$$($(BIN)/python benchmarks/device_kind.py --gpu) && \
 	for script in benchmarks/bench_*.py; do \
 		name=$$(basename $$script .py); \
-		echo "== $$name"; \
-		$(BIN)/python $$script > benchmarks/results/$$name.md || exit 1; \
-		cat benchmarks/results/$$name.md; \
+		case $$name in bench_gpu) kind=$$gpu;; *) kind=$$cpu;; esac; \
+		out=benchmarks/results/$$kind/$$name.md; \
+		echo "== $$name -> $$out"; \
+		mkdir -p benchmarks/results/$$kind; \
+		$(BIN)/python $$script > $$out.part || { rm -f $$out.part; exit 1; }; \
+		mv $$out.part $$out; \
+		cat $$out; \
 	done
 
 clean:

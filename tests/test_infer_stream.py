@@ -77,25 +77,31 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("video", ["long", "avi", "odd", "rotated", "short", "mkv"])
 def test_streaming_writes_what_the_whole_video_path_writes(files, predictor, tmp_path, video, monkeypatch):
-    # the frames handed to the encoder are compared, not the mp4s: libx264 need not encode one array to the same
-    # bytes twice (on an AVX-512 CPU two encodings of the same frames decoded up to 1.8 grey levels apart on
-    # average over a frame)
-    encoded: dict[str, list[bytes]] = {}
-    write = annotate.H264Writer.write
+    # the labels drawn on each frame are compared, not the mp4s: the whole-video path draws on RGB frames, the
+    # streaming one on the decoded yuv420p planes (tested against RGB drawing in test_infer_outputs.py), and
+    # libx264 need not encode one array to the same bytes twice (on an AVX-512 CPU two encodings of the same
+    # frames decoded up to 1.8 grey levels apart on average over a frame)
+    drawn: dict[str, list[str]] = {"whole": [], "stream": []}
+    draw_label, paint = annotate.draw_label, annotate.LabelPainter.paint
 
-    def keep_and_write(writer, frame):
-        encoded.setdefault(Path(writer.container.name).parent.name, []).append(frame.tobytes())
-        write(writer, frame)
+    def draw_and_keep(frame, text, font):
+        drawn["whole"].append(text)
+        return draw_label(frame, text, font)
 
-    monkeypatch.setattr(annotate.H264Writer, "write", keep_and_write)
+    def paint_and_keep(painter, frame, text):
+        drawn["stream"].append(text)
+        return paint(painter, frame, text)
+
+    monkeypatch.setattr(annotate, "draw_label", draw_and_keep)
+    monkeypatch.setattr(annotate.LabelPainter, "paint", paint_and_keep)
     path = files[video]
     whole = infer_whole_video(path, "v", predictor, tmp_path / "whole", None, 3, progress=False)
     streamed = infer_source(Source("file", str(path)), "v", predictor, tmp_path / "stream", None, 3, progress=False)
     assert streamed.record == whole.record
     for suffix in ("json", "csv"):
         assert (tmp_path / "stream" / f"v.{suffix}").read_bytes() == (tmp_path / "whole" / f"v.{suffix}").read_bytes()
-    assert len(encoded["stream"]) == decoded(path)[0]
-    assert encoded["stream"] == encoded["whole"]  # the same label drawn on every frame
+    assert len(drawn["stream"]) == decoded(path)[0]
+    assert drawn["stream"] == drawn["whole"]  # the same label drawn on every frame
     assert decoded(tmp_path / "stream" / "v.annotated.mp4") == decoded(tmp_path / "whole" / "v.annotated.mp4")
     np.testing.assert_array_equal(streamed.prediction.window_probs, whole.prediction.window_probs)
     assert streamed.prediction.window_frames == whole.prediction.window_frames

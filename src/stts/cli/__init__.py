@@ -1,36 +1,57 @@
-"""The ``stts`` command: argument parsing only; each subcommand lives in its own module here."""
+"""The ``stts`` command: argument parsing only; each subcommand lives in its own module here.
+
+A command's module is imported only when that command runs (or when ``stts --help`` lists them all),
+so that ``stts infer`` does not pay for the training, serving or export code at start-up.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from .. import __version__
 from ..errors import SttsError
-from . import convert, evaluate, export, infer, models, prepare, serve, show_clips, train
 
-# each module defines add_parser(subparsers), which sets the subcommand's func
-COMMANDS = [models, prepare, train, evaluate, infer, export, serve, convert, show_clips]
+# command -> the module here that defines add_parser(subparsers), which sets the subcommand's func
+COMMANDS = {"models": "models", "prepare": "prepare", "train": "train", "evaluate": "evaluate", "infer": "infer",
+            "export": "export", "serve": "serve", "convert": "convert", "show-clips": "show_clips"}
 
 
 RESUME_HINTS = {"prepare": "; run the same command again to finish: the videos already stored are kept"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of command ``only`` alone (what one run needs)."""
     parser = argparse.ArgumentParser(prog="stts", description="Spatio-temporal networks for action recognition in video.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
-        command.add_parser(subparsers)
+    for command, module in COMMANDS.items():
+        if only is None or command == only:
+            importlib.import_module(f".{module}", __name__).add_parser(subparsers)
     return parser
 
 
+def command_named(argv: list[str]) -> str | None:
+    """The command ``argv`` runs: its first word when that is a command (no top-level option takes a value)."""
+    first = next((word for word in argv if not word.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(command_named(argv)).parse_args(argv)
     try:
         return args.func(args) or 0
     except SttsError as error:
         print(f"stts {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a folder that cannot be written (read-only, full, a path through a file) and the like
+        where = " -> ".join(str(name) for name in (error.filename, error.filename2) if name is not None)
+        reason = error.strerror or str(error)
+        if isinstance(error, (FileExistsError, NotADirectoryError)):
+            reason += " (a file where a folder is needed)"
+        print(f"stts {args.command}: error: {where + ': ' if where else ''}{reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         hint = RESUME_HINTS.get(args.command, "")

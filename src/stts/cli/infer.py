@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import SttsError
 from ..inference.display import FrameWindow, display_problem
-from ..inference.pipeline import infer_source, latency_summary, stop_on_interrupt
+from ..inference.pipeline import OUTPUTS, SUFFIXES, infer_source, latency_summary, parse_outputs, stop_on_interrupt
 from ..inference.predict import Predictor
 from ..inference.sources import collect_sources, source_names
 from ..models import list_models
@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
         "as in evaluation), streaming: memory does not grow with a video's length, and each annotated frame is "
         "written once every window covering it is done. Writes <name>.json, <name>.csv (top-k classes of every "
         "window), <name>.annotated.mp4, and which action when: <name>.segments.csv, <name>.vtt (subtitles) and "
-        "<name>.timeline.png, to --out. Ctrl-C ends a source early with its files complete.",
+        "<name>.timeline.png, to --out (--outputs picks them). Ctrl-C ends a source early with its files complete.",
     )
     parser.add_argument("videos", nargs="*", metavar="SOURCE",
                         help="video files, folders of videos, URLs FFmpeg opens (http, https, rtsp...), "
@@ -51,6 +51,10 @@ def add_parser(subparsers) -> None:
                         help="auto (the precision it was trained in where this device runs it natively, else fp32), "
                              "bf16, fp16 or fp32")
     parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu or cuda[:N]")
+    parser.add_argument("--outputs", default=",".join(OUTPUTS), metavar="LIST",
+                        help=f"the files written per source, comma-separated: any of {','.join(OUTPUTS)}, or none "
+                             "(default all). Without video a file is decoded once and nothing is drawn or encoded: "
+                             "--outputs json labels a video several times faster")
     parser.add_argument("--json", action="store_true", help="print one JSON list of the videos' predictions to stdout")
     parser.add_argument("--explain", action="store_true",
                         help="also write <name>.explain.mp4: Grad-CAM of each window's predicted class over the "
@@ -69,6 +73,14 @@ def check_seed_flags(args, predictor: Predictor) -> None:
         raise SttsError(f"--data_type {args.data_type}, but {predictor.path} was trained on {stored}")
 
 
+def written(stem: Path, outputs: tuple[str, ...], explain: bool) -> str:
+    """' -> out/name.{json,csv}' for the files written, '' for none."""
+    suffixes = [SUFFIXES[output].lstrip(".") for output in outputs] + (["explain.mp4"] if explain else [])
+    if not suffixes:
+        return ""
+    return f" -> {stem}.{suffixes[0]}" if len(suffixes) == 1 else f" -> {stem}.{{{','.join(suffixes)}}}"
+
+
 def run(args) -> int:
     """Predict every source; a bad one is reported in one line, the rest still run, and the exit code is 2.
     Ctrl-C ends the current source with its files written and skips the rest (exit code 130)."""
@@ -79,6 +91,7 @@ def run(args) -> int:
         raise SttsError("--checkpoint is required (a checkpoint written by stts train)")
     if args.topk < 1 or (args.stride is not None and args.stride < 1):
         raise SttsError("--topk and --stride must be at least 1")
+    outputs = parse_outputs(args.outputs)
     sources = collect_sources(inputs, args.camera, args.live)
     predictor = Predictor(args.checkpoint, args.device, args.precision, args.batch_size)
     check_seed_flags(args, predictor)
@@ -96,7 +109,7 @@ def run(args) -> int:
                     show_problem = f"could not open a window ({type(error).__name__}: {str(error).strip()[:120]})"
             try:
                 result = infer_source(source, name, predictor, args.out, args.stride, args.topk, stop=stop,
-                                      show=window.show if window else None, explain=args.explain,
+                                      show=window.show if window else None, explain=args.explain, outputs=outputs,
                                       notify=lambda line: print(line, file=sys.stderr, flush=True))
             except SttsError as error:
                 print(f"stts infer: error: {error}", file=sys.stderr)
@@ -112,8 +125,7 @@ def run(args) -> int:
             duration += result.duration
             print(f"{source.label}: {result.record['top1']} {result.record['probability']:.3f} "
                   f"({len(result.record['windows'])} windows; {result.duration:.1f} s of video in {result.wall:.1f} s, "
-                  f"{result.realtime_factor:.1f}x real time) -> {args.out / name}.{{json,csv,annotated.mp4,segments.csv,vtt,"
-                  f"timeline.png{',explain.mp4' if args.explain else ''}}}", file=log)
+                  f"{result.realtime_factor:.1f}x real time){written(args.out / name, outputs, args.explain)}", file=log)
             if source.live:
                 latency = latency_summary(result.latencies)
                 timing = (f"latency frame -> label median {latency['median']:.2f} s, p95 {latency['p95']:.2f} s, "

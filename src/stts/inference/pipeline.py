@@ -1,6 +1,7 @@
-"""``stts infer`` end to end for one source: stream its frames through the network, write the JSON, CSV and
-annotated mp4. :func:`infer_whole_video` is the earlier whole-video path, kept as the reference the
-streaming one is tested against and the benchmark's baseline."""
+"""``stts infer`` end to end for one source: stream its frames through the network, write the files asked for
+(:data:`OUTPUTS`: JSON, CSV, segments, subtitles, timeline, annotated mp4). A run that writes no video neither
+decodes a file twice nor draws nor encodes. :func:`infer_whole_video` is the earlier whole-video path, kept as
+the reference the streaming one is tested against and the benchmark's baseline."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import itertools
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from ..data.video import FrameConverter, read_kept_frames
 from ..errors import SttsError
-from .annotate import annotate_frames, draw_label, label_font, mp4_writer, write_mp4
+from .annotate import EncoderFrames, LabelPainter, annotate_frames, mp4_writer, write_mp4
 from .explain import explain_clips, heat_on_frame, kept_frame_heat, write_explain_video
 from .predict import Predictor, VideoPrediction
 from .report import video_record, write_csv, write_json
@@ -27,6 +28,11 @@ from .segments import window_times, write_segments_csv, write_timeline, write_vt
 from .sources import LiveReader, Source, announced_frames, decoded_frames, frame_rate_of, open_source
 from .stream import BatchHook, LiveRunner, StreamState, WindowRunner, frame_label
 from .windows import frame_slots
+
+# what stts infer can write for a source, and each file's name after the source's
+OUTPUTS = ("json", "csv", "segments", "vtt", "timeline", "video")
+SUFFIXES = {"json": ".json", "csv": ".csv", "segments": ".segments.csv", "vtt": ".vtt", "timeline": ".timeline.png",
+            "video": ".annotated.mp4"}
 
 # frames held for their labels (streams, not files) past this many bytes: the windows ready go through the
 # network without waiting for a full batch (at 1080p one window span of frames alone is ~400 MB)
@@ -82,6 +88,25 @@ def stop_on_interrupt() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def parse_outputs(text: str) -> tuple[str, ...]:
+    """'json,csv' -> ('json', 'csv'); 'none' -> (); 'all' -> :data:`OUTPUTS`. A one-line SttsError otherwise."""
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    if names == ["none"]:
+        return ()
+    if names == ["all"]:
+        return OUTPUTS
+    unknown = [name for name in names if name not in OUTPUTS]
+    if unknown or not names:
+        raise SttsError(f"--outputs {text!r}: expected some of {','.join(OUTPUTS)} (comma-separated), all or none")
+    return tuple(name for name in OUTPUTS if name in names)
+
+
+def _labelled_away(labelled) -> None:
+    """Frames whose labels are final, when none is drawn: taken from the stream state, which then frees them."""
+    for _ in labelled:
+        pass
+
+
 class _Annotator:
     """Draws each labelled frame at full size and writes it (and shows it); a frame whose windows were all
     skipped keeps the label before it. Frames not held come from ``replay``, a second decoding of the source."""
@@ -89,7 +114,7 @@ class _Annotator:
     def __init__(self, writer, classes: list[str], show: Callable[[np.ndarray], bool] | None,
                  replay: Iterator | None, label: str):
         self.writer, self.classes, self.show, self.replay, self.source = writer, classes, show, replay, label
-        self.converter, self.font, self.label = FrameConverter(), None, None
+        self.frames, self.painter, self.label = EncoderFrames(), None, None
 
     def __call__(self, labelled) -> None:
         for frame, _, probs in labelled:
@@ -97,14 +122,16 @@ class _Annotator:
                 frame = next(self.replay, None)
                 if frame is None:
                     raise SttsError(f"{self.source}: decoded to fewer frames the second time; the file changed?")
-            image = self.converter(frame)
-            self.font = self.font or label_font(image.shape[0])
+            frame = self.frames(frame)
+            if self.painter is None:
+                self.painter = LabelPainter(frame.height, frame.width)
             self.label = frame_label(self.classes, probs) or self.label
             if self.label is not None:
-                image = draw_label(image, self.label, self.font)
-            self.writer.write(image)
-            if self.show is not None and not self.show(image):
+                self.painter.paint(frame, self.label)
+            if self.show is not None and not self.show(frame.to_ndarray(format="rgb24")):
                 self.show = None
+            if self.writer is not None:
+                self.writer.write(frame)  # the encoder's thread owns it from here
 
 
 class Explainer:
@@ -142,17 +169,24 @@ class Explainer:
 def infer_source(source: Source, name: str, predictor: Predictor, out: Path, stride: int | None = None, k: int = 5,
                  progress: bool = True, stop: threading.Event | None = None,
                  show: Callable[[np.ndarray], bool] | None = None, on_batch: BatchHook | None = None,
-                 notify: Callable[[str], None] | None = None, explain: bool = False) -> VideoResult:
-    """Stream one source through the network; write ``<name>.json``, ``<name>.csv``, ``<name>.annotated.mp4`` and
-    the segments (``<name>.segments.csv``, ``<name>.vtt``, ``<name>.timeline.png``).
+                 notify: Callable[[str], None] | None = None, explain: bool = False,
+                 outputs: Collection[str] = OUTPUTS) -> VideoResult:
+    """Stream one source through the network; write the ``outputs`` asked for (default all): ``<name>.json``,
+    ``<name>.csv``, the segments (``<name>.segments.csv``, ``<name>.vtt``, ``<name>.timeline.png``) and
+    ``<name>.annotated.mp4``.
 
     ``stop`` set (Ctrl-C) ends the stream as if the source had ended. ``show`` gets every annotated
-    frame (False: no more). ``on_batch`` gets every batch of window clips (see :data:`stream.BatchHook`).
+    frame as RGB (False: no more). ``on_batch`` gets every batch of window clips (see :data:`stream.BatchHook`).
     ``notify`` gets lines for people while a live source runs. ``explain`` (a file only) also writes
-    ``<name>.explain.mp4``, the Grad-CAM of each window's predicted class over the frames.
+    ``<name>.explain.mp4``, the Grad-CAM of each window's predicted class over the frames. Frames are drawn
+    only for the video or ``show``: without them a file is decoded once and nothing is drawn or encoded.
     """
     begin = time.perf_counter()
     spec, out = predictor.spec, Path(out)
+    unknown = set(outputs) - set(OUTPUTS)
+    if unknown:
+        raise SttsError(f"unknown output(s) {', '.join(sorted(unknown))}; choose from {', '.join(OUTPUTS)}")
+    draw = "video" in outputs or show is not None
     explainer = None
     if explain:
         if source.kind != "file" or source.live:
@@ -162,10 +196,10 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
     container = open_source(source)
     reader = replay_container = None
     try:
-        # a file is decoded twice, the second time behind the first to draw the labelled frames, so that no
-        # full-size frame waits in memory; a stream's frames (and a live file's, some of which may be dropped)
+        # to draw, a file is decoded twice, the second time behind the first to draw the labelled frames, so that
+        # no full-size frame waits in memory; a stream's frames (and a live file's, some of which may be dropped)
         # wait for their labels: one window span of them
-        if source.kind == "file" and not source.live:
+        if draw and source.kind == "file" and not source.live:
             replay_container = open_source(source)
         fps = frame_rate_of(container)
         announced = announced_frames(container, source)
@@ -179,14 +213,16 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
         runner = (LiveRunner if source.live else WindowRunner)(predictor, on_batch)
         interrupted = told = False
         try:
-            with mp4_writer(out / f"{name}.annotated.mp4", fps) as writer:
+            video = mp4_writer(out / f"{name}{SUFFIXES['video']}", fps) if "video" in outputs else None
+            with video or contextlib.nullcontext() as writer:
                 replay = decoded_frames(replay_container, source.label) if replay_container else None
-                annotate = _Annotator(writer, predictor.classes, show, replay, source.label)
+                annotate = (_Annotator(writer, predictor.classes, show, replay, source.label) if draw
+                            else _labelled_away)
                 waiting = []
                 bar = tqdm(total=announced, desc=name, unit="frame", leave=False, disable=not progress or None)
                 for frame, captured in items:
                     bar.update()
-                    waiting += state.add(frame, captured, hold=replay is None)
+                    waiting += state.add(frame, captured, hold=draw and replay is None)
                     if waiting and (source.live or len(waiting) >= predictor.batch_size
                                     or state.pending_bytes > PENDING_BUDGET):
                         runner.submit(waiting)
@@ -229,22 +265,33 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
     if interrupted:
         record["interrupted"] = True
     result.warnings = stream_warnings(source, state, announced, result.dropped)
-    result.files = [write_json(record, out / f"{name}.json"), write_csv(record, out / f"{name}.csv"),
-                    out / f"{name}.annotated.mp4", *write_segment_files(record, prediction, fps, out / name)]
+    result.files = write_outputs(record, prediction, fps, out / name, outputs)
     if explainer is not None and not interrupted:
         result.files.append(explainer.write(source, state, fps, out / f"{name}.explain.mp4"))
     result.wall = time.perf_counter() - begin
     return result
 
 
-def write_segment_files(record: dict[str, Any], prediction: VideoPrediction, fps: float, stem: Path) -> list[Path]:
-    """``<stem>.segments.csv``, ``<stem>.vtt`` and ``<stem>.timeline.png`` of a record's ``segments``."""
+def write_outputs(record: dict[str, Any], prediction: VideoPrediction, fps: float, stem: Path,
+                  outputs: Collection[str] = OUTPUTS) -> list[Path]:
+    """The files of ``outputs`` but the video (written as the frames go), named ``<stem><suffix>``; all the paths
+    of ``outputs``, the video's included, in :data:`OUTPUTS`' order."""
+    def path(output: str) -> Path:
+        return stem.with_name(stem.name + SUFFIXES[output])
+
     segments = record["segments"]
-    times = window_times(prediction.window_frames, fps)
-    return [write_segments_csv(segments, stem.with_name(stem.name + ".segments.csv")),
-            write_vtt(segments, stem.with_name(stem.name + ".vtt")),
-            write_timeline(prediction.window_probs, times, prediction.classes, segments,
-                           stem.with_name(stem.name + ".timeline.png"), title=record["video"])]
+    writers = {
+        "json": lambda: write_json(record, path("json")),
+        "csv": lambda: write_csv(record, path("csv")),
+        "segments": lambda: write_segments_csv(segments, path("segments")),
+        "vtt": lambda: write_vtt(segments, path("vtt")),
+        "timeline": lambda: write_timeline(prediction.window_probs, window_times(prediction.window_frames, fps),
+                                           prediction.classes, segments, path("timeline"), title=record["video"]),
+        "video": lambda: path("video"),
+    }
+    if outputs:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+    return [writers[output]() for output in OUTPUTS if output in outputs]
 
 
 def _both(first: BatchHook | None, second: BatchHook) -> BatchHook:
@@ -287,9 +334,7 @@ def infer_whole_video(video: Path, name: str, predictor: Predictor, out: Path, s
     frames = np.stack(full)
     del full
     record = video_record(str(video), prediction, min(k, len(predictor.classes)), fps, count)
-    out.mkdir(parents=True, exist_ok=True)
-    files = [write_json(record, out / f"{name}.json"), write_csv(record, out / f"{name}.csv"),
-             *write_segment_files(record, prediction, fps, out / name)]
+    files = write_outputs(record, prediction, fps, out / name, [o for o in OUTPUTS if o != "video"])
     annotate_frames(frames, prediction.frame_labels())
     files.append(write_mp4(frames, fps, out / f"{name}.annotated.mp4"))
     return VideoResult(record, prediction, fps, len(frames) / fps, time.perf_counter() - begin, files)

@@ -15,10 +15,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..checkpoint import meta_network
 from ..data.video import resize_to_stored
 from ..errors import SttsError
-from ..models.summary import largest_activation
 from ..runtime import load_model
 from .windows import frame_probabilities, frame_slots, window_frame_range
 
@@ -95,10 +93,7 @@ class Predictor:
         """Windows a pass on a CPU: as many (1 to 8) as keep its activations within ``CPU_PASS_BYTES``. Full-width
         32x112x112 windows: 1 (a batch of 8 held 2.7 GB and ran no faster); width 16 there: 4 (faster than 1);
         ``--preset small``'s 16x48x48 clips: 8."""
-        network = meta_network(self.config, len(self.classes), self.spec.network_channels)
-        _, frames, height, width = self.spec.input_shape()
-        window_bytes = ACTIVATION_FACTOR * 4 * largest_activation(network, (frames, height, width),
-                                                                  self.spec.network_channels)
+        window_bytes = ACTIVATION_FACTOR * 4 * self.loaded.largest_activation()
         return int(min(8, max(1, CPU_PASS_BYTES // window_bytes)))
 
     def default_stride(self) -> int:

@@ -15,8 +15,10 @@ from stts.checkpoint import save_checkpoint
 from stts.cli import main
 from stts.clip import ClipSpec
 from stts.errors import SttsError
-from stts.inference.export import check_onnx, export_onnx, read_metadata
+from stts.inference.export import ClipInput, batch_dependence, check_onnx, export_onnx, read_metadata
 from stts.models import build_model, list_models
+from stts.runtime import load_model
+from test_camera import rendered_clips
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -94,26 +96,83 @@ def test_export_passes_on_full_width_checkpoints(model_type, tmp_path):
     assert check["relative"] <= 1e-3
 
 
+def spec_checkpoint(path: Path, spec: ClipSpec, width: int = 8, blocks=(1, 1, 1, 1), classes: int = 3,
+                    steps: int = 0) -> Path:
+    """An STTS-A checkpoint whose input is ``spec``'s, trained ``steps`` Adam steps on moving squares."""
+    torch.manual_seed(0)
+    model = build_model("stts-a", classes, width=width, blocks=blocks, in_channels=spec.network_channels)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    data = moving_squares((16, 1, 1), clip_len=spec.clip_len, crop_size=spec.crop_size)["train"]
+    for step in range(steps):
+        clips, labels = zip(*(data[(4 * step + i) % len(data)] for i in range(4)), strict=True)
+        loss = torch.nn.functional.cross_entropy(model(spec.model_input(torch.stack(clips))), torch.tensor(labels))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return save_checkpoint({"model": model.state_dict(), "config": {"model_type": "stts-a", "width": width,
+                            "blocks": list(blocks)}, "classes": CLASSES[:classes], "spec": spec.to_dict(),
+                            "precision": "fp32"}, path)
+
+
 def test_clip_normalisation_is_inside_the_graph(tmp_path):
-    spec = ClipSpec(clip_len=8, crop_size=32, normalisation="clip")
-    torch.manual_seed(0)
-    model = build_model("r2plus1d", 3, width=8, blocks=(1, 1, 1, 1))
-    checkpoint = save_checkpoint({"model": model.state_dict(), "config": {"model_type": "r2plus1d", "width": 8,
-                                  "blocks": [1, 1, 1, 1]}, "classes": CLASSES[:3], "spec": spec.to_dict(),
-                                  "precision": "fp32"}, tmp_path / "clipnorm.pt")
-    assert check_onnx(export_onnx(checkpoint), checkpoint, batches=(2,))["relative"] <= 1e-3
+    spec = ClipSpec(clip_len=8, crop_size=32).replace(normalisation="clip")
+    checkpoint = spec_checkpoint(tmp_path / "clipnorm.pt", spec)
+    assert check_onnx(export_onnx(checkpoint), checkpoint, batches=(1, 3))["relative"] <= 1e-3
 
 
-@pytest.mark.parametrize("local_contrast", [False, True])
-def test_camera_stabilisation_and_the_normal_flow_are_inside_the_graph(local_contrast, tmp_path):
-    spec = ClipSpec(clip_len=8, crop_size=32, normalisation="clip", temporal_residual=True, normal_flow=True,
-                    flow_local_contrast=local_contrast, stabilise=True)
-    torch.manual_seed(0)
-    model = build_model("stts-a", 3, width=8, blocks=(1, 1, 1, 1), in_channels=spec.network_channels)
-    checkpoint = save_checkpoint({"model": model.state_dict(), "config": {"model_type": "stts-a", "width": 8,
-                                  "blocks": [1, 1, 1, 1]}, "classes": CLASSES[:3], "spec": spec.to_dict(),
-                                  "precision": "fp32"}, tmp_path / "stabilised.pt")
-    assert check_onnx(export_onnx(checkpoint), checkpoint, batches=(2,))["relative"] <= 1e-3
+# every option of the spec that changes the network's input, on at once (each in the graph, none tied to the batch)
+EVERY_INPUT = {"temporal_residual": True, "normal_flow": True, "flow_baselines": 2, "flow_local_contrast": True,
+               "stabilise": True}
+
+
+@pytest.mark.parametrize("normalisation", ["clip", "fixed"])
+def test_every_input_option_is_inside_the_graph_at_any_batch(normalisation, tmp_path):
+    spec = ClipSpec(clip_len=8, crop_size=32, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3), channels="BGR").replace(
+        normalisation=normalisation, **EVERY_INPUT)
+    checkpoint = spec_checkpoint(tmp_path / "every.pt", spec)
+    # batches 1 and 3: the graph is traced at 2, and a size of the example batch kept in it fails at any other
+    assert check_onnx(export_onnx(checkpoint), checkpoint, batches=(1, 3))["relative"] <= 1e-3
+
+
+def test_a_stabilising_preset_small_network_gives_each_clip_the_same_logits_at_any_batch(tmp_path, capsys):
+    # the issue's case: --preset small --stabilise on (16 frames, 48-pixel view, the residual, the normal flow,
+    # width 16) failed `stts export` at batches 1 and 3 with "Grid batch size 30 does not match input batch size 15"
+    spec = ClipSpec(clip_len=16, crop_size=48, view=1.0).replace(normalisation="clip", temporal_residual=True,
+                                                                 normal_flow=True, stabilise=True)
+    checkpoint = spec_checkpoint(tmp_path / "small.pt", spec, width=16, blocks=(2, 2, 2, 2), classes=4, steps=4)
+    assert main(["export", str(checkpoint)]) == 0
+    assert "check passed" in capsys.readouterr().out
+    session = ort.InferenceSession(str(checkpoint.with_suffix(".onnx")), providers=["CPUExecutionProvider"])
+    _, _, clips = rendered_clips("camera")  # motion-camera's clips: the camera pans and zooms, an object moves
+    clips = (clips[:3] * 255).round().to(torch.uint8).numpy()
+    (together,) = session.run(None, {"clip": clips})
+    alone = np.concatenate([session.run(None, {"clip": clips[i:i + 1]})[0] for i in range(3)])
+    expected = load_model(checkpoint, "cpu", "fp32").logits(torch.from_numpy(clips)).numpy()
+    scale = np.abs(expected).max()
+    assert np.abs(together - alone).max() <= 1e-4 * scale  # a clip's logits do not depend on its batch
+    assert np.abs(together - expected).max() <= 1e-3 * scale
+
+
+class KeepsTheBatch(torch.nn.Module):
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return clips.float().mean((1, 2, 3, 4)) * torch.ones(len(clips))  # len(): a constant in a traced graph
+
+
+def test_a_graph_that_keeps_the_example_batch_is_found_and_named():
+    place = batch_dependence(KeepsTheBatch(), (3, 4, 8, 8))
+    assert place is not None and place.startswith("test_export.py:") and "len" in place
+    spec = ClipSpec(clip_len=8, crop_size=32).replace(**EVERY_INPUT)
+    model = build_model("stts-a", 3, width=4, blocks=(1, 1, 1, 1), in_channels=spec.network_channels).eval()
+    assert batch_dependence(ClipInput(model, spec).eval(), spec.input_shape()) is None
+
+
+def test_a_failed_check_leaves_no_file_and_says_so_in_one_line(exported, tmp_path, capsys):
+    checkpoint, _ = exported
+    out = tmp_path / "strict" / "tiny.onnx"
+    assert main(["export", str(checkpoint), "--out", str(out), "--rtol", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{out} not written: " in err and "from PyTorch" in err
+    assert not out.exists() and list(out.parent.iterdir()) == []  # nor its temporary file
 
 
 def test_c3d_exports_at_the_seeds_crop_where_onnx_has_no_adaptive_pooling(tmp_path):

@@ -95,6 +95,9 @@ class ClipDataset(Dataset):
             if entry is None:
                 raise SttsError(f"{self.root}: {video} is in the {split} manifest but not in the store; "
                                 "rerun `stts prepare` for this dataset")
+            if entry.get("source_frames", len(entry["sizes"])) < 2:  # what stts.data.video.video_frames refuses
+                raise SttsError(f"{self.root}: {video} is stored as a single frame: a still picture, not a video; "
+                                "prepare the data set again with this stts (it skips such files)")
             self.spec.check_frame_size(entry["height"], entry["width"], str(self.root))
 
     def __len__(self) -> int:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import threading
 from pathlib import Path
@@ -120,10 +121,33 @@ def prepare_dataset(dataset: str, sources: list[str | Path], out: str | Path, *,
     """Prepare ``out`` from ``sources`` (a built-in set makes its own); returns counts, skipped, missing, warnings.
 
     The clip spec's storage part (frame rule, stored ``height``) and flip behaviour are written
-    into ``out/dataset.json``. Resumable: videos already in the store are not decoded again.
+    into ``out/dataset.json``. Resumable: videos already in the store are not decoded again (an
+    interrupted run keeps them); a refused one (SttsError) removes ``out`` when it made it.
     """
-    kind = get_dataset(dataset)
     out = Path(out)
+    made = not out.exists()
+    try:
+        return _prepare(dataset, sources, out, split=split, height=height, quality=quality,
+                        val_from_test=val_from_test, allow_missing=allow_missing, workers=workers, seed=seed,
+                        hflip=hflip, options=options, progress=progress)
+    except SttsError:
+        if made:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def check_classes(out: Path, classes: list[str], stored: str = "") -> None:
+    """A data set needs at least 2 classes to tell apart (one trains to a perfect, empty score)."""
+    if len(classes) < 2:
+        named = f" ({', '.join(classes)})" if classes else ""
+        raise SttsError(f"{out}: {len(classes)} class{'' if len(classes) == 1 else 'es'}{named}{stored}; a data set "
+                        "needs at least 2 to tell apart: give each class its own folder of videos")
+
+
+def _prepare(dataset: str, sources: list[str | Path], out: Path, *, split: int, height: int | None, quality: int,
+             val_from_test: bool, allow_missing: bool, workers: int | None, seed: int, hflip: bool | None,
+             options: dict[str, Any] | None, progress: bool) -> dict:
+    kind = get_dataset(dataset)
     out.mkdir(parents=True, exist_ok=True)
     spec = ClipSpec(height=height or kind.height, hflip=kind.hflip if hflip is None else hflip)
     check_storage(out, spec)
@@ -136,6 +160,7 @@ def prepare_dataset(dataset: str, sources: list[str | Path], out: str | Path, *,
     elif not sources:
         raise SttsError(f"give the {dataset} sources to prepare: {kind.prepare_command(out)}")
     classes, records, videos_root = kind.read_records(sources, out, split=split, val_from_test=val_from_test, seed=seed)
+    check_classes(out, classes)
     flip_pairs = list(kind.flip_pairs) or (folder_flip_pairs(sources, classes) if dataset == "folder" else [])
     if flip_pairs and hflip is None:
         spec = spec.replace(hflip=True)
@@ -151,6 +176,10 @@ def prepare_dataset(dataset: str, sources: list[str | Path], out: str | Path, *,
     workers = workers or len(os.sched_getaffinity(0))
     skipped = store_videos(tasks, store, workers, f"prepare {dataset}", progress)
     stored = read_index(store)
+    with_videos = sorted({classes[r.label] for r in records if r.path in stored})
+    first = min(skipped, default=None)
+    check_classes(out, with_videos, " with a video stored" + (
+        f" ({len(skipped)} skipped, the first: {skipped[first]})" if skipped else ""))
     kept, warnings = assign_splits([r for r in records if r.path in stored], classes, seed)
     counts = splits.split_counts(kept)
     partial = {key: f"decoded {e['source_frames']} of the {e['announced_frames']} frames it announces (truncated?)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,34 @@ from av.video.reformatter import VideoReformatter
 
 from ..clip import ClipSpec
 from ..errors import SttsError
+
+
+def not_a_video(container) -> str | None:
+    """Why an opened container is no video, before decoding (None when it may be one): no video stream (an
+    audio-only file), or a picture, which FFmpeg reads as a one-frame video (image2, png_pipe, jpeg_pipe...)."""
+    if not container.streams.video:
+        return "has no video stream"
+    if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+        return f"is an image ({container.streams.video[0].codec_context.name}), not a video"
+    return None
+
+
+def video_frames(container, label: str, frames: Iterable) -> Iterator:
+    """The one door of every entry point (stts prepare, infer and serve): ``frames``, the caller's own decode of
+    ``container``, passed on as they come, when it is a video: one with a video stream that decodes to more
+    than one frame. Otherwise a one-line SttsError naming ``label``: no video stream, a picture (also one
+    named .mp4), or a decode that ends before its second frame (a 1-frame file, a stream that stops). Nothing
+    is read ahead, so a live stream is checked as it plays."""
+    problem = not_a_video(container)
+    if problem:
+        raise SttsError(f"{label}: {problem}")
+    count = 0
+    for frame in frames:
+        count += 1
+        yield frame
+    if count < 2:
+        raise SttsError(f"{label}: " + ("decodes to a single frame: a still picture, not a video" if count
+                                        else "no decodable video frames"))
 
 
 def _open(path: Path):
@@ -23,9 +52,10 @@ def _open(path: Path):
         container = av.open(str(path))
     except (av.FFmpegError, UnicodeDecodeError) as error:
         raise SttsError(f"{path}: not a readable video ({error})") from None
-    if not container.streams.video:
+    problem = not_a_video(container)
+    if problem:
         container.close()
-        raise SttsError(f"{path}: has no video stream")
+        raise SttsError(f"{path}: {problem}")
     return container
 
 
@@ -63,13 +93,14 @@ class FrameConverter:
 
 
 def iter_frames(path: Path, threads: int = 0):
-    """Yield decoded PyAV frames; ``threads`` 0 lets FFmpeg choose. SttsError names the file on failure."""
+    """Yield decoded PyAV frames; ``threads`` 0 lets FFmpeg choose. SttsError names the file on failure,
+    and on a file that is no video (:func:`video_frames`)."""
     container = _open(path)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         stream.thread_count = threads
-        yield from container.decode(stream)
+        yield from video_frames(container, str(path), container.decode(stream))
     except av.FFmpegError as error:
         raise SttsError(f"{path}: corrupt video ({error})") from None
     finally:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import av
 
+from ..data.video import not_a_video, video_frames
 from ..errors import SttsError
 
 VIDEO_EXTENSIONS = {".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv",
@@ -126,12 +127,7 @@ def open_source(source: Source):
     except (av.FFmpegError, UnicodeDecodeError, ValueError, OSError) as error:
         what = "cannot open the stream" if source.kind in ("url", "camera") else "not a readable video"
         raise SttsError(f"{label}: {what} ({error})") from None
-    problem = None
-    if not container.streams.video:
-        problem = "has no video stream"
-    elif container.format.name == "image2" or container.format.name.endswith("_pipe"):
-        # FFmpeg reads a picture as a one-frame video (image2, png_pipe, jpeg_pipe...)
-        problem = f"is an image ({container.streams.video[0].codec_context.name}), not a video"
+    problem = not_a_video(container)
     if problem:
         container.close()
         raise SttsError(f"{label}: {problem}")
@@ -159,19 +155,24 @@ def announced_frames(container, source: Source) -> int | None:
 
 
 def decoded_frames(container, label: str, threads: int = 0) -> Iterator:
-    """The container's video frames, decoded; an error after some frames ends the stream (a truncated file
-    keeps what it has), one before the first is a one-line SttsError."""
+    """The container's video frames, decoded, through the door every entry point shares (a video decodes to
+    more than one frame: stts.data.video.video_frames); an error after some frames ends the stream (a
+    truncated file keeps what it has), one before the first is a one-line SttsError."""
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     stream.thread_count = threads
-    count = 0
-    try:
-        for frame in container.decode(stream):
-            count += 1
-            yield frame
-    except av.FFmpegError as error:
-        if not count:
-            raise SttsError(f"{label}: corrupt video ({error})") from None
+
+    def frames() -> Iterator:
+        count = 0
+        try:
+            for frame in container.decode(stream):
+                count += 1
+                yield frame
+        except av.FFmpegError as error:
+            if not count:
+                raise SttsError(f"{label}: corrupt video ({error})") from None
+
+    yield from video_frames(container, label, frames())
 
 
 class LiveReader:

@@ -192,6 +192,12 @@ def test_cli_json_and_table(tmp_path, ucf_tree, capsys):
     assert "no such file or folder" in capsys.readouterr().err
 
 
+def sigint_as(disposition):
+    """For Popen's preexec_fn: the child starts with SIGINT at ``disposition``, whatever this process has (a
+    background job of a non-interactive shell, as many job runners start tests, has it ignored)."""
+    return lambda: signal.signal(signal.SIGINT, disposition)
+
+
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_during_prepare_stops_quietly_and_a_rerun_finishes(tmp_path, number):
     root = tmp_path / "videos"
@@ -201,7 +207,7 @@ def test_a_signal_during_prepare_stops_quietly_and_a_rerun_finishes(tmp_path, nu
     out = tmp_path / "out"
     command = [sys.executable, "-m", "stts", "prepare", "folder", str(root), "--out", str(out), "--workers", "2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=sigint_as(signal.SIG_DFL))
     index = out / "store" / INDEX
     deadline = time.monotonic() + 60
     while (not index.exists() or index.read_bytes().count(b"\n") < 2) and time.monotonic() < deadline:
@@ -216,3 +222,22 @@ def test_a_signal_during_prepare_stops_quietly_and_a_rerun_finishes(tmp_path, nu
     assert 2 <= stored < 24
     assert main(["prepare", "folder", str(root), "--out", str(out), "--workers", "2", "--json"]) == 0
     assert len(read_index(out / "store")) == 24
+
+
+def test_a_prepare_started_with_sigint_ignored_keeps_ignoring_it(tmp_path):
+    root = tmp_path / "videos"
+    for c in ("a", "b"):
+        for i in range(6):
+            write_video(root / c / f"{i}.avi", frames=60, width=96, height=72, seed=i)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "stts", "prepare", "folder", str(root), "--out", str(out), "--workers", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, preexec_fn=sigint_as(signal.SIG_IGN))
+    index = out / "store" / INDEX
+    deadline = time.monotonic() + 60
+    while (not index.exists() or index.read_bytes().count(b"\n") < 2) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C would: not for a job that ignores it
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0 and "interrupted" not in stderr, stderr
+    assert len(read_index(out / "store")) == 12

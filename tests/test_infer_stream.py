@@ -275,18 +275,21 @@ def test_a_live_source_skips_windows_and_keeps_latency_bounded(tmp_path):
     assert decoded(tmp_path / "live.annotated.mp4")[0] == result.record["frames"] == 75 - result.dropped
 
 
-def test_ctrl_c_ends_a_live_source_with_its_files_complete(files, tmp_path):
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_ends_a_live_source_with_its_files_complete(files, tmp_path, number):
     video = write_container(tmp_path / "endless.mp4", 500)  # 20 s read in real time
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(Path(stts.__file__).parents[1]), "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen([sys.executable, "-m", "stts", "infer", str(video), "--live", "--checkpoint",
                                 str(files["ckpt"]), "--out", str(out)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env=env)
+                               stderr=subprocess.PIPE, env=env,
+                               # Ctrl-C as in a terminal, whatever SIGINT this test process inherited
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # a live source says when its first frame is labelled
         lines = iter(process.stderr.readline, b"")
         assert any(b"Ctrl-C" in line for line in lines), "the live source never said it was labelling"
-        process.send_signal(signal.SIGINT)
+        process.send_signal(number)  # Ctrl-C, or a service manager's stop: either ends it cleanly
         _, stderr = process.communicate(timeout=60)
     finally:
         process.kill()

@@ -127,8 +127,24 @@ class SignalAt:
         return self.dataset[index]
 
 
+@pytest.fixture
+def sigint_default():
+    """SIGINT raising KeyboardInterrupt, as Python sets it up in a foreground terminal, whatever this test process
+    inherited (a background job of a non-interactive shell starts with SIGINT ignored); restored afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def sigint_ignored():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
-def test_signal_in_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, number):
+def test_signal_in_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, number, sigint_default):
     train(tmp_path, "whole", epochs=3)
     data = moving_squares()
     data["train"] = SignalAt(data["train"], epoch=2, index=5, number=number)
@@ -139,6 +155,23 @@ def test_signal_in_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, n
     train(tmp_path, "parts", resume=True, epochs=3)
     whole, parts = (read_statistics(tmp_path / n / "statistics.csv") for n in ("whole", "parts"))
     assert parts == whole
+
+
+def test_an_ignored_sigint_stays_ignored_and_sigterm_still_stops_the_run(tmp_path, sigint_ignored):
+    terminate = signal.getsignal(signal.SIGTERM)
+    train(tmp_path, "whole", epochs=2)
+    data = moving_squares()
+    data["train"] = SignalAt(data["train"], epoch=2, index=5, number=signal.SIGINT)
+    ignored = train(tmp_path, "ignored", data=data, epochs=2)  # Ctrl-C is not for a process that ignores it
+    assert data["train"].fired and not ignored["interrupted"]
+    assert ckpt.load_checkpoint(tmp_path / "ignored" / "last.pt")["epoch"] == 2
+    whole, ignored = (read_statistics(tmp_path / n / "statistics.csv") for n in ("whole", "ignored"))
+    assert ignored == whole
+    data = moving_squares()
+    data["train"] = SignalAt(data["train"], epoch=2, index=5, number=signal.SIGTERM)
+    stopped = train(tmp_path, "terminated", data=data, epochs=2)
+    assert stopped["interrupted"] and ckpt.load_checkpoint(tmp_path / "terminated" / "last.pt")["epoch"] == 1
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.getsignal(signal.SIGTERM) == terminate
 
 
 def test_diverging_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):

@@ -20,7 +20,12 @@ class StopFlag:
 
 @contextlib.contextmanager
 def graceful_stop() -> Iterator[StopFlag]:
-    """Within the block, the first SIGINT/SIGTERM sets ``flag.requested``; a second SIGINT interrupts at once."""
+    """Within the block, the first SIGINT/SIGTERM sets ``flag.requested``; a second SIGINT interrupts at once.
+
+    A SIGINT that this process was started ignoring stays ignored, as Unix programs leave it: a background job of
+    a non-interactive shell (and many job runners) starts so, and Ctrl-C in the terminal is not meant for it.
+    SIGTERM always stops the run cleanly.
+    """
     flag = StopFlag()
     if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
         yield flag
@@ -32,7 +37,8 @@ def graceful_stop() -> Iterator[StopFlag]:
         flag.requested = True
         flag.signal_name = signal.Signals(number).name
 
-    previous = {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)}
+    numbers = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else [])
+    previous = {number: signal.signal(number, handler) for number in numbers}
     try:
         yield flag
     finally:

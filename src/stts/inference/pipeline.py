@@ -81,11 +81,15 @@ def stop_on_interrupt() -> Iterator[threading.Event]:
             raise KeyboardInterrupt
         stop.set()
 
-    previous = signal.signal(signal.SIGINT, interrupt)
+    # SIGTERM ends the run as cleanly as Ctrl-C; a SIGINT the process was started ignoring (a background job of a
+    # non-interactive shell) stays ignored, as Unix programs leave it
+    numbers = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else [])
+    previous = {number: signal.signal(number, interrupt) for number in numbers}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def parse_outputs(text: str) -> tuple[str, ...]:

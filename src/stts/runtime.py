@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import platform
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -48,8 +49,15 @@ def bf16_supported(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        # oneDNN runs bf16 convolutions fast only with AVX-512 BF16 / AMX; elsewhere it emulates them slowly
-        return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        # oneDNN runs bf16 convolutions fast only with AVX-512 BF16 / AMX; elsewhere it emulates them slowly.
+        # Its own check (_is_mkldnn_bf16_supported) asks an x86 CPU only for AVX-512 BW/VL/DQ, which Skylake-SP and
+        # Cascade Lake have without BF16 (onnxruntime measured bf16 there 3-4x slower than fp32): ask for the
+        # instructions themselves on x86, and oneDNN's check (the CPU's BF16 extension) elsewhere (Arm)
+        if not torch.backends.mkldnn.is_available():
+            return False
+        if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+            return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        return torch.ops.mkldnn._is_mkldnn_bf16_supported()
     return False
 
 

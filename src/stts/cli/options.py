@@ -162,6 +162,9 @@ def add(parser, name: str, help: str | None = None, default: Any = None, compat=
     underscore = "--" + option.dest
     seed = SEED_FLAGS.get(name)
     hidden = [spelling for spelling in (underscore,) if spelling not in (option.flag, seed)]
+    if kwargs.get("required"):  # argparse checks a required option per action: every spelling in the one
+        spellings += [s for s in (*hidden, seed) if s is not None]
+        hidden, seed = [], None
     parser.add_argument(*spellings, dest=name, default=default, help=help or option.help, **kwargs)
     if hidden:
         parser.add_argument(*hidden, dest=name, default=default, help=argparse.SUPPRESS, **kwargs)

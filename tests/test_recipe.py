@@ -80,3 +80,16 @@ def test_config_reruns_a_recipe_with_its_autos_decided_again_and_flags_winning(p
     assert main(["train", "--config", str(tmp_path / "missing.json")]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 2 and all("--config" in line for line in errors)
+
+
+def test_the_auto_stride_spans_the_median_video_but_never_puts_clip_frames_more_than_half_a_second_apart(tmp_path):
+    from stts.data import prepare_synthetic_motion
+
+    long = prepare_synthetic_motion(tmp_path / "long", train_per_class=2, test_per_class=1, frames=400, width=64,
+                                    height=48, size=40, classes=2, progress=False)  # 16 s at 25 fps: every 4th kept
+    config = resolve_config({"data_type": str(long), "clip_len": 8, "crop_size": 32, "clip_stride": "auto",
+                             "out": str(tmp_path / "run")})
+    recipe = resolve_recipe(config, long)
+    assert ClipSpec.spanning_stride(8, 100) == 14  # what spanning the 100 stored frames alone would take
+    assert recipe.spec.clip_stride == 3  # 3 stored frames of 0.16 s: 0.48 s
+    assert "the median training video has 100; at most 3: 0.5 s from one clip frame" in recipe.decisions[0]

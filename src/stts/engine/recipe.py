@@ -16,6 +16,11 @@ import numpy as np
 from ..clip import ClipSpec
 from .config import AUTO, TrainConfig
 
+# --clip-stride auto spans the median training video, but never with clip frames further apart than this: on long
+# untrimmed videos (a 60 s median gave stride 24, 3.8 s between clip frames) the temporal residual and the normal flow
+# would compare frames that share nothing
+MAX_CLIP_STEP_SECONDS = 0.5
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -38,13 +43,18 @@ def resolve_recipe(config: TrainConfig, root: str | Path) -> Recipe:
     stored = read_spec(root)
     decisions = []
     if config.clip_stride == AUTO:
-        counts = ClipDataset(root, "train", config.decided_stand_in().clip_spec(stored)).frame_counts()
-        frames = float(np.median(counts or [1]))
+        train = ClipDataset(root, "train", config.decided_stand_in().clip_spec(stored))
+        entries = [train.store.entries[video] for video in train.videos]
+        frames = float(np.median([len(e["sizes"]) for e in entries] or [1]))
+        stored_seconds = float(np.median([e.get("step", 1) / (e.get("fps") or 25.0) for e in entries] or [0.04]))
         stride = ClipSpec.spanning_stride(config.clip_len, frames)
+        most = max(1, int(MAX_CLIP_STEP_SECONDS / stored_seconds))
+        capped = f"; at most {most}: {MAX_CLIP_STEP_SECONDS} s from one clip frame to the next" if stride > most else ""
+        stride = min(stride, most)
         span = (config.clip_len - 1) * stride + 1
         config = config.replace(clip_stride=stride)
         decisions.append(f"--clip-stride auto: {stride} (a {config.clip_len}-frame clip spans {span} stored frames; "
-                         f"the median training video has {frames:.0f})")
+                         f"the median training video has {frames:.0f}{capped})")
     if config.inputs.stabilise == AUTO:
         from .inspect import decide_stabilise
 

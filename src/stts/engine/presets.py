@@ -19,8 +19,9 @@ from ..choices import AUTO
 # motion-crowd to 93.3 % test top-1 where 2e-3 reached 87.5 % (issue 10's note). normalisation clip and the
 # temporal residual: without them a fresh network sat at chance on motion-polarity (scenes of
 # random colours) and motion-clutter (static texture and noise); measured in issue 10's note.
-# clip_stride auto: the clip spans the median training video (see ClipSpec.spanning_stride); stabilise
-# auto: on when the median training clip's camera moves (see engine.inspect.typical_camera_motion).
+# clip_stride auto: the clip spans the median training video, clip frames at most 0.5 s apart (engine.recipe);
+# stabilise auto: on when the fitted camera moves and explains the change of most training clips
+# (engine.inspect.decide_stabilise).
 # normal flow: without it motion-slow needed 40 epochs for 92.5 % test top-1; with it 15 gave 97.5 % (issue 10's
 # note, and the motion suite's table in the README).
 PRESETS: dict[str, dict[str, Any]] = {

@@ -1,11 +1,14 @@
 """`stts train` and `stts evaluate` end to end on a small prepared synthetic-motion dataset."""
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from stts import checkpoint as ckpt
 from stts.cli import main
@@ -27,9 +30,12 @@ def prepared(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(prepared, tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "run"
-    code = main(["train", "--data_type", str(prepared), "--model_type", "c3d", "--num_epochs", "2", "--gpu_ids", "0",
-                 "--out", str(run), *SMALL])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["train", "--data_type", str(prepared), "--model_type", "c3d", "--num_epochs", "2", "--gpu_ids", "0",
+                     "--out", str(run), *SMALL])
     assert code == 0
+    (run / "printed.txt").write_text(printed.getvalue())
     return run
 
 
@@ -42,6 +48,10 @@ def test_train_writes_the_run_folder_and_says_it_uses_the_cpu(trained, capsys):
     assert json.loads((trained / "config.json").read_text())["data_type"].endswith("synthetic-motion")
     for name in ("curves.png", "confusion_val.png"):
         assert (trained / name).stat().st_size > 1000
+    printed = (trained / "printed.txt").read_text()
+    if not torch.cuda.is_available():
+        assert "stts train: no CUDA GPU visible: training on the CPU (--gpu_ids 0 ignored)" in printed
+        assert "stts train: c3d (width 8)" in printed and ", CPU, fp32;" in printed
 
 
 def test_evaluate_reports_clip_and_video_accuracy(trained, tmp_path, capsys):

@@ -75,6 +75,12 @@ def test_config_reruns_a_recipe_with_its_autos_decided_again_and_flags_winning(p
     assert {k: v for k, v in rerun.items() if k in same} == same
     assert rerun["lr"] == 0.01 and rerun["out"] == str(second) and rerun["decided"] == saved["decided"]
     assert "stts: --clip-stride auto: 3" in capsys.readouterr().out  # decided again, from the data
+    import stts
+
+    third = stts.train(config=first / "config.json", out=tmp_path / "third", weight_decay=0.0)
+    from_python = json.loads((third.folder / "config.json").read_text())
+    assert {k: v for k, v in from_python.items() if k in same and k != "weight_decay"} == \
+        {k: v for k, v in same.items() if k != "weight_decay"} and from_python["weight_decay"] == 0.0
     (tmp_path / "bad.json").write_text("[1, 2]")
     assert main(["train", "--config", str(tmp_path / "bad.json")]) == 2
     assert main(["train", "--config", str(tmp_path / "missing.json")]) == 2

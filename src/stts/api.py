@@ -267,7 +267,7 @@ class Run:
 
 
 def train(data: PathLike | None = None, *, preset: str | None = None, out: PathLike | None = None,
-          resume: PathLike | None = None, **options: Any) -> Run:
+          resume: PathLike | None = None, config: PathLike | None = None, **options: Any) -> Run:
     """Train a network, as ``stts train`` does; returns the :class:`Run`.
 
     ``data``: a built-in data set's name (``synthetic-motion``, ``ucf101``...) or the folder
@@ -279,17 +279,19 @@ def train(data: PathLike | None = None, *, preset: str | None = None, out: PathL
     ``train_views=(0.8, 1.0)``, ``pretrained="best.pt"`` (a warm start), ``tensorboard=False``:
     ``stts train --help`` says what each does. ``resume``: a run folder to continue with its saved
     config (then only ``epochs``, ``workers``, ``gpu_ids``, ``tensorboard``, ``visdom`` and
-    ``data_root`` may be given).
+    ``data_root`` may be given). ``config``: an earlier run's ``config.json``, whose recipe is trained
+    again (as ``stts train --config``; its auto options decided again from ``data``; the options given win).
     """
     from .engine.session import train_run
 
     if "data_type" in options:
         raise SttsError("give the data as data=..., not data_type=...")
-    if data is None and resume is None:
+    if data is None and resume is None and config is None:
         raise SttsError("give the data to train on: stts.train(data='synthetic-motion' or a prepared folder, ...)")
     given = {**options, "data_type": None if data is None else os.fspath(data), "preset": preset,
              "out": None if out is None else os.fspath(out)}
-    result = train_run(given, resume=None if resume is None else os.fspath(resume))
+    result = train_run(given, resume=None if resume is None else os.fspath(resume),
+                       recipe=None if config is None else os.fspath(config))
     folder = result.get("run") or out or (resume and (Path(resume).parent if Path(resume).is_file() else resume))
     if folder is None:  # several GPUs on this machine: the processes that trained do not hand their result back
         raise SttsError("trained on several GPUs; give out= to know where the run is")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from ..engine.presets import PRESETS
-from ..errors import SttsError
 from .options import add
 
 SMALL = ", ".join(f"{k}={v}" for k, v in PRESETS["small"].items())
@@ -68,9 +66,6 @@ GROUPS: dict[str, list[tuple[str, str | None, Any]]] = {
         ("visdom", None, None),
     ],
 }
-# what `--config RUN/config.json` does not take from the file: where the run goes and what its data decided
-NOT_REREAD = ("out", "classes", "num_classes", "decided")
-
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -100,25 +95,10 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
     return groups["run and logging"]
 
 
-def read_recipe(path: Path) -> dict[str, Any]:
-    """The options of an earlier run's config.json that make its recipe (not where it went or what it decided)."""
-    try:
-        saved = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise SttsError(f"--config {path}: unreadable ({error}); give the config.json of an earlier `stts train`") from None
-    if not isinstance(saved, dict) or "model_type" not in saved:
-        raise SttsError(f"--config {path}: not the config.json of a `stts train` run")
-    return {k: v for k, v in saved.items() if k not in NOT_REREAD}
-
-
 def run(args: argparse.Namespace) -> int:
     from ..engine.config import TrainConfig
     from ..engine.session import train_run
 
     given = {name: getattr(args, name, None) for name in TrainConfig.option_names()}
-    if args.config is not None:
-        if args.resume:
-            raise SttsError("--config and --resume: a resumed run keeps its own config; give one of them")
-        given = {**read_recipe(args.config), **{k: v for k, v in given.items() if v is not None}}
-    result = train_run(given, resume=args.resume)
+    result = train_run(given, resume=args.resume, recipe=args.config)
     return 130 if result.get("interrupted") else 0

@@ -81,6 +81,7 @@ def test_config_reruns_a_recipe_with_its_autos_decided_again_and_flags_winning(p
     from_python = json.loads((third.folder / "config.json").read_text())
     assert {k: v for k, v in from_python.items() if k in same and k != "weight_decay"} == \
         {k: v for k, v in same.items() if k != "weight_decay"} and from_python["weight_decay"] == 0.0
+    capsys.readouterr()
     (tmp_path / "bad.json").write_text("[1, 2]")
     assert main(["train", "--config", str(tmp_path / "bad.json")]) == 2
     assert main(["train", "--config", str(tmp_path / "missing.json")]) == 2

@@ -189,8 +189,10 @@ def frame_rate(fps: float) -> Fraction:
 # frames larger than 720p are encoded without look-ahead or B-frames (x264's zerolatency): at 1080p its
 # frame pool then takes 75 MB instead of 179 MB, for files about 1.7x larger (measured with PyAV's libx264)
 LOW_LATENCY_PIXELS = 1280 * 720
-# frames waiting for the encoder's thread: bounds memory (8 1080p frames are 25 MB) while smoothing its pace
-ENCODER_QUEUE = 8
+# frames waiting for the encoder's thread, in bytes of RGB (a yuv420p frame takes half): labels come a batch of
+# windows at a time, some 200 frames of a 320x240 video at once, which the encoder then works through while the
+# network runs the next batch; at 1080p the budget holds 8 frames
+ENCODER_QUEUE_BYTES = 48 * 2**20
 
 
 class H264Writer:
@@ -204,7 +206,7 @@ class H264Writer:
         self.container, self.rate, self.crf = container, rate, crf
         self.stream, self.count, self.error = None, 0, None
         self.busy = 0.0  # seconds the encoder's thread spent encoding and muxing (benchmarks/bench_infer.py)
-        self.queue: queue.Queue = queue.Queue(maxsize=ENCODER_QUEUE)
+        self.queue: queue.Queue | None = None
         self.thread: threading.Thread | None = None
 
     def write(self, frame: np.ndarray | av.VideoFrame) -> None:
@@ -226,6 +228,7 @@ class H264Writer:
         self.stream = self.container.add_stream("libx264", rate=self.rate, options=options)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
         self.stream.codec_context.time_base = 1 / self.rate
+        self.queue = queue.Queue(maxsize=max(2, ENCODER_QUEUE_BYTES // (3 * width * height)))
         self.thread = threading.Thread(target=self._encode, name="stts-encoder", daemon=True)
         self.thread.start()
 

@@ -22,14 +22,13 @@ import torch
 from torch import nn
 
 from .checkpoint import checkpoint_spec, load_checkpoint, model_from_checkpoint
+from .choices import PRECISIONS
 from .clip import ClipSpec
 from .errors import SttsError
 from .models.layers import fold_batch_norms
 
 # side in pixels of the window LoadedModel.largest_activation runs (C3D, the most downsampling network, needs 32)
 PROBE_SIDE = 32
-
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -147,7 +146,6 @@ class LoadedModel:
             for handle in handles:
                 handle.remove()
         return -(-largest * height * width // (side_h * side_w))  # rounded up
-
 
 
 @functools.cache

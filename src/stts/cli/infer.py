@@ -12,7 +12,7 @@ from ..inference.display import FrameWindow, display_problem
 from ..inference.pipeline import OUTPUTS, SUFFIXES, infer_source, latency_summary, parse_outputs, stop_on_interrupt
 from ..inference.predict import Predictor
 from ..inference.sources import collect_sources, source_names
-from ..models import list_models
+from .options import add as option
 
 
 def add_parser(subparsers) -> None:
@@ -37,20 +37,17 @@ def add_parser(subparsers) -> None:
                              "cannot keep up with are skipped, and the latency from frame to label is reported")
     parser.add_argument("--checkpoint", "--model_name", "--model-name", dest="checkpoint", metavar="CKPT",
                         help="a checkpoint written by stts train (--model_name is the seed's name for it)")
-    parser.add_argument("--model_type", "--model-type", choices=list_models(),
-                        help="the seed's flag: checked against the checkpoint's network")
-    parser.add_argument("--data_type", "--data-type", help="the seed's flag: checked against the checkpoint's dataset")
+    option(parser, "model_type", "the seed's flag: checked against the checkpoint's network")
+    option(parser, "data_type", "the seed's flag: checked against the checkpoint's data set")
     parser.add_argument("--out", type=Path, default=Path("inference"), help="output folder (default ./inference)")
     parser.add_argument("--stride", type=int, help="kept frames between window starts (default a quarter of the clip)")
     parser.add_argument("--topk", type=int, default=5, help="classes listed per window and video (default 5)")
-    parser.add_argument("--batch-size", "--batch_size", type=int,
-                        help="windows per forward pass (default 8 on a GPU; on a CPU up to 8 small windows but 1 "
-                             "full-width one, whose batches hold GBs of activations for no speed); live: at most this "
-                             "many wait for the network")
-    parser.add_argument("--precision", default="auto",
-                        help="auto (the precision it was trained in where this device runs it natively, else fp32), "
-                             "bf16, fp16 or fp32")
-    parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu or cuda[:N]")
+    option(parser, "batch_size", "windows per forward pass (default 8 on a GPU; on a CPU up to 8 small windows but 1 "
+                                 "full-width one, whose batches hold GBs of activations for no speed); live: at most "
+                                 "this many wait for the network")
+    option(parser, "precision", "auto: the precision it was trained in where this device runs it natively, else "
+                                "fp32; bf16, fp16 or fp32", "auto")
+    option(parser, "device", None, "auto")
     parser.add_argument("--outputs", default=",".join(OUTPUTS), metavar="LIST",
                         help=f"the files written per source, comma-separated: any of {','.join(OUTPUTS)}, or none "
                              "(default all). Without video a file is decoded once and nothing is drawn or encoded: "

@@ -67,6 +67,9 @@ def test_version_flag(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"stts {stts.__version__}"
+    done = subprocess.run([sys.executable, "-c", "import sys; from stts.cli import main\ntry: main(['--version'])\n"
+                           "except SystemExit: print('torch' in sys.modules)"], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == [f"stts {stts.__version__}", "False"]  # no command's parser, no torch
 
 
 # --- predict ---------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ RESUME_HINTS = {"prepare": "; run the same command again to finish: the videos a
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The parser of every command, or of command ``only`` alone (what one run needs)."""
+    """The parser of every command (``only`` None), or of command ``only`` alone (what one run needs; "" for none)."""
     parser = argparse.ArgumentParser(prog="stts", description="Spatio-temporal networks for action recognition in video.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -40,7 +40,10 @@ def command_named(argv: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(command_named(argv)).parse_args(argv)
+    command = command_named(argv)
+    # `stts --version` needs no command's parser: building them all imports torch (seconds)
+    only = "" if command is None and "--version" in argv else command
+    args = build_parser(only).parse_args(argv)
     try:
         return args.func(args) or 0
     except SttsError as error:

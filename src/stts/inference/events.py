@@ -22,8 +22,8 @@ from .pipeline import stream_warnings
 from .predict import Predictor, VideoPrediction
 from .report import video_record
 from .segments import SegmentTracker, window_times
-from .sources import LiveReader, Source, announced_frames, decoded_frames, frame_rate_of, open_source
-from .stream import LiveRunner, StreamState, WindowRunner
+from .sources import Source, open_source
+from .stream import LiveRunner, StreamState, WindowRunner, open_feed
 from .windows import window_frame_range
 
 # the keys of each record in the list `stts infer --json` prints
@@ -116,23 +116,15 @@ class SourceEvents:
     def __iter__(self) -> Iterator[WindowPrediction | Segment]:
         predictor, source = self.predictor, self.source
         container = open_source(source)
-        reader = None
+        feed = None
         try:
-            fps = frame_rate_of(container)
-            announced = announced_frames(container, source)
-            state = StreamState(predictor.spec, predictor.spec.keep_step(announced),
-                                self.stride or predictor.default_stride())
-            frames = decoded_frames(container, source.label)
-            if source.live:
-                reader = LiveReader(frames, capacity=round(fps), pace=source.kind != "camera")
-                items = iter(reader)
-            else:
-                items = ((frame, time.perf_counter()) for frame in frames)
+            feed = open_feed(container, source, predictor, self.stride)
+            fps, announced, state = feed.fps, feed.announced, feed.state
             runner = (LiveRunner if source.live else WindowRunner)(predictor)
             done = _Done(state, fps, predictor.classes)
             try:
                 waiting = []
-                for frame, captured in items:
+                for frame, captured in feed.items:
                     waiting += state.add(frame, captured, hold=False)
                     if waiting and (source.live or len(waiting) >= predictor.batch_size):
                         runner.submit(waiting)
@@ -152,14 +144,14 @@ class SourceEvents:
             finally:
                 runner.close()
         finally:
-            if reader is not None:
-                reader.close()
+            if feed is not None:
+                feed.close()
             container.close()
         self.prediction = state.prediction(predictor.classes)
         self.windows = done.given
         self.record = video_record(source.label, self.prediction, min(self.k, len(predictor.classes)), fps,
                                    state.decoded)
-        self.warnings = stream_warnings(source, state, announced, reader.dropped if reader else 0)
+        self.warnings = stream_warnings(source, state, announced, feed.dropped)
 
 
 class _Done:

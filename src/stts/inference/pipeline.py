@@ -25,8 +25,8 @@ from .explain import explain_clips, heat_on_frame, kept_frame_heat, write_explai
 from .predict import Predictor, VideoPrediction
 from .report import video_record, write_csv, write_json
 from .segments import window_times, write_segments_csv, write_timeline, write_vtt
-from .sources import LiveReader, Source, announced_frames, decoded_frames, frame_rate_of, open_source
-from .stream import BatchHook, LiveRunner, StreamState, WindowRunner, frame_label
+from .sources import Source, decoded_frames, open_source
+from .stream import BatchHook, LiveRunner, StreamState, WindowRunner, frame_label, open_feed
 from .windows import frame_slots
 
 # what stts infer can write for a source, and each file's name after the source's
@@ -186,7 +186,7 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
     only for the video or ``show``: without them a file is decoded once and nothing is drawn or encoded.
     """
     begin = time.perf_counter()
-    spec, out = predictor.spec, Path(out)
+    out = Path(out)
     unknown = set(outputs) - set(OUTPUTS)
     if unknown:
         raise SttsError(f"unknown output(s) {', '.join(sorted(unknown))}; choose from {', '.join(OUTPUTS)}")
@@ -198,22 +198,15 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
         explainer = Explainer(predictor)
         on_batch = _both(on_batch, explainer)
     container = open_source(source)
-    reader = replay_container = None
+    feed = replay_container = None
     try:
         # to draw, a file is decoded twice, the second time behind the first to draw the labelled frames, so that
         # no full-size frame waits in memory; a stream's frames (and a live file's, some of which may be dropped)
         # wait for their labels: one window span of them
         if draw and source.kind == "file" and not source.live:
             replay_container = open_source(source)
-        fps = frame_rate_of(container)
-        announced = announced_frames(container, source)
-        state = StreamState(spec, spec.keep_step(announced), stride or predictor.default_stride())
-        frames = decoded_frames(container, source.label)
-        if source.live:
-            reader = LiveReader(frames, capacity=round(fps), pace=source.kind != "camera")
-            items = iter(reader)
-        else:
-            items = ((frame, time.perf_counter()) for frame in frames)
+        feed = open_feed(container, source, predictor, stride)
+        fps, announced, state = feed.fps, feed.announced, feed.state
         runner = (LiveRunner if source.live else WindowRunner)(predictor, on_batch)
         interrupted = told = False
         try:
@@ -224,7 +217,7 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
                             else _labelled_away)
                 waiting = []
                 bar = tqdm(total=announced, desc=name, unit="frame", leave=False, disable=not progress or None)
-                for frame, captured in items:
+                for frame, captured in feed.items:
                     bar.update()
                     waiting += state.add(frame, captured, hold=draw and replay is None)
                     if waiting and (source.live or len(waiting) >= predictor.batch_size
@@ -252,8 +245,8 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
         finally:
             runner.close()
     finally:
-        if reader is not None:
-            reader.close()
+        if feed is not None:
+            feed.close()
         container.close()
         if replay_container is not None:
             replay_container.close()
@@ -261,7 +254,7 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
     prediction = state.prediction(predictor.classes)
     record = video_record(source.label, prediction, min(k, len(predictor.classes)), fps, state.decoded)
     result = VideoResult(record, prediction, fps, state.decoded / fps, 0.0, [], interrupted=interrupted,
-                         skipped=state.skipped, dropped=reader.dropped if reader else 0)
+                         skipped=state.skipped, dropped=feed.dropped)
     if source.live:
         result.latencies = state.latencies
         record["live"] = {"skipped_windows": result.skipped, "dropped_frames": result.dropped,

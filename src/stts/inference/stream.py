@@ -28,6 +28,7 @@ from ..clip import ClipSpec
 from ..data.video import FrameConverter
 from ..runtime import release_free_memory
 from .predict import Predictor, VideoPrediction
+from .sources import LiveReader, Source, announced_frames, decoded_frames, frame_rate_of
 
 # called with each batch: uint8 clips (N, 3, T, crop, crop), their kept-frame starts, probabilities (N, classes)
 BatchHook = Callable[[torch.Tensor, list[int], np.ndarray], None]
@@ -257,3 +258,37 @@ def frame_label(classes: list[str], probs: np.ndarray | None) -> str | None:
         return None
     best = int(probs.argmax())
     return f"{classes[best]} {probs[best]:.2f}"
+
+
+@dataclass
+class Feed:
+    """A source's decoded frames as the window code takes them: (frame, capture time) ``items``, the ``state``
+    that makes them into windows, and the live reader that paces and drops them (live sources only)."""
+
+    fps: float
+    announced: int | None  # the frames the container says it has (None: unknown, a stream)
+    state: StreamState
+    items: Iterator[tuple[np.ndarray, float]]
+    reader: LiveReader | None
+
+    @property
+    def dropped(self) -> int:
+        return self.reader.dropped if self.reader is not None else 0
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+
+def open_feed(container, source: Source, predictor: Predictor, stride: int | None) -> Feed:
+    """The frames of an opened ``source`` for ``predictor``'s windows ``stride`` kept frames apart (None: its
+    default): what ``stts infer`` and :meth:`stts.Model.stream` both read."""
+    fps = frame_rate_of(container)
+    announced = announced_frames(container, source)
+    state = StreamState(predictor.spec, predictor.spec.keep_step(announced), stride or predictor.default_stride())
+    frames = decoded_frames(container, source.label)
+    if source.live:
+        reader = LiveReader(frames, capacity=round(fps), pace=source.kind != "camera")
+        return Feed(fps, announced, state, iter(reader), reader)
+    return Feed(fps, announced, state, ((frame, time.perf_counter()) for frame in frames), None)
+

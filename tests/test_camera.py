@@ -225,3 +225,20 @@ def test_the_camera_explains_a_pan_everywhere_and_an_object_nowhere_else():
     scale, shift = torch.ones(1, 8), torch.zeros(1, 8, 2)
     shift[0, :, 0] = 4.0 * (torch.arange(8) - 4)  # the object's motion, which a fit that follows it finds
     assert float(explained_share(still, scale, shift)[0]) < 0.15
+
+
+def test_stabilisation_turns_on_when_a_quarter_of_the_clips_pan(monkeypatch):
+    """motion-body pans in half its videos, and 9 of 24 sampled clips moved: cancelling its camera learned faster."""
+    from stts.engine import inspect
+
+    def evidence(moving: int, total: int = 24):
+        motion = np.array([0.2] * moving + [0.0] * (total - moving))
+        explained = np.array([0.8] * moving + [0.0] * (total - moving))
+        return lambda dataset: (motion, explained)
+
+    for moving, on in ((9, True), (6, True), (5, False), (0, False)):
+        monkeypatch.setattr(inspect, "camera_evidence", evidence(moving))
+        decided, reason = inspect.decide_stabilise([None] * 24)
+        assert decided is on and f"{moving} of 24 training clips" in reason, (moving, reason)
+    # a large object fools the corner motion but not the explained share: such clips do not count
+    assert not inspect.camera_moves(np.array([0.8]), np.array([0.24]))[0]

@@ -58,7 +58,7 @@ def describe_data(datasets: dict, spec: ClipSpec) -> list[str]:
 
 # --stabilise auto: a clip's camera moves when the camera fitted to it moves a corner of the view by more than
 # CAMERA_MOTION of the view's side within the clip and explains the change of at least CAMERA_SHARE of the view
-# (camera.explained_share); the data's camera moves when it does so in more than half of the sampled clips.
+# (camera.explained_share); the data's camera moves when it does so in at least CAMERA_CLIPS of the sampled clips.
 # Corner motion alone let a moving object pass for the camera: where a large object crosses a plain or faintly
 # textured still background the fit follows the object (issue 28: a bar crossing the frame moved the corners by
 # up to 82 % of the side). Measured on clips of 16 frames across the video in the 48-pixel view (--preset
@@ -68,6 +68,11 @@ def describe_data(datasets: dict, spec: ClipSpec) -> list[str]:
 # a square a third or 58 % of the frame's height, on textured and on plain backgrounds, at most 24 % of the view.
 CAMERA_MOTION = 0.05
 CAMERA_SHARE = 0.4
+# a quarter, not a half: on motion-body, whose camera pans in half the videos (9 of 24 sampled clips moved; the rest
+# of a panning video's clips may pan too little), "more than half" kept stabilisation off, and cancelling it learned
+# faster: 12 epochs of --preset small reached train/test top-1 39.6/41.7 % at epoch 10 with --stabilise on against
+# 31-34/26-28 % without (seed 0; the still-camera fixtures move in none of their clips)
+CAMERA_CLIPS = 0.25
 
 
 def _evaluation_clips(dataset, count: int) -> torch.Tensor:
@@ -99,11 +104,18 @@ def decide_stabilise(dataset) -> tuple[bool, str]:
     if not len(dataset):
         return False, "no training videos to see the camera in"
     motion, explained = camera_evidence(dataset)
-    moving = (motion > CAMERA_MOTION) & (explained >= CAMERA_SHARE)
-    return bool(2 * moving.sum() > len(moving)), (
+    moving = camera_moves(motion, explained)
+    return bool(moving.mean() >= CAMERA_CLIPS), (
         f"the camera fitted to {moving.sum()} of {len(moving)} training clips moves the view's corners by over "
         f"{CAMERA_MOTION:.0%} of its side and explains the change of at least {CAMERA_SHARE:.0%} of the view "
-        f"(median {np.median(motion):.1%} of the side, {np.median(explained):.0%} of the view); on in more than half")
+        f"(median {np.median(motion):.1%} of the side, {np.median(explained):.0%} of the view); on in at least "
+        f"{CAMERA_CLIPS:.0%} of them")
+
+
+def camera_moves(motion: np.ndarray, explained: np.ndarray) -> np.ndarray:
+    """Per clip, whether its camera moves: the fit moves a corner by over CAMERA_MOTION of the side and explains at
+    least CAMERA_SHARE of the view's change."""
+    return (motion > CAMERA_MOTION) & (explained >= CAMERA_SHARE)
 
 
 def data_warnings(spec: ClipSpec, dataset) -> list[str]:

@@ -5,7 +5,7 @@ import pytest
 from conftest import moving_squares
 from stts import checkpoint as ckpt
 from stts.engine.config import TrainConfig
-from stts.engine.stopping import MIN_COOLDOWN, Stopping
+from stts.engine.stopping import MIN_COOLDOWN, Stopping, smoothed_gain
 from stts.engine.train import fit
 from stts.errors import SttsError
 
@@ -36,6 +36,16 @@ def test_a_noisy_val_loss_does_not_stop_a_run_that_still_learns_its_training_set
         if epoch <= 19:
             assert rule.decay_from is None, epoch
     assert rule.decay_from is not None  # once train top-1 stops gaining, the plateau counts
+
+
+def test_the_train_guard_reads_a_smoothed_train_top1():
+    # rising 1 point an epoch under +-4 points of epoch-to-epoch noise (motion-body's train top-1 went 41, 47, 40, 48 %)
+    noisy = [30 + epoch + (4 if epoch % 2 else -4) for epoch in range(20)]
+    assert min(noisy[i] - noisy[i - 3] for i in range(3, 20)) < 0  # one epoch against another: "no gain"
+    assert all(smoothed_gain(noisy[:n], 3) >= 2 for n in range(7, 21))  # the trend: still learning
+    flat = [40 + (4 if epoch % 2 else -4) for epoch in range(20)]
+    assert all(abs(smoothed_gain(flat[:n], 3)) < 2 for n in range(7, 21))  # the trend: no longer learning
+    assert smoothed_gain(noisy[:3], 3) == float("inf")
 
 
 def test_without_a_plateau_the_cool_down_ends_on_the_last_epoch():

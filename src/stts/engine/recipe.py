@@ -30,10 +30,6 @@ class Recipe:
     spec: ClipSpec
     decisions: tuple[str, ...] = ()
 
-    def decided(self) -> dict[str, object]:
-        """The values the AUTO options took, by option name (written beside the config in config.json)."""
-        return {"clip_stride": self.spec.clip_stride, "stabilise": self.spec.inputs.stabilise}
-
 
 def resolve_recipe(config: TrainConfig, root: str | Path) -> Recipe:
     """Decide ``config``'s AUTO values from the prepared data set at ``root``, in the order each needs the last:

@@ -115,10 +115,8 @@ class SourceEvents:
 
     def __iter__(self) -> Iterator[WindowPrediction | Segment]:
         predictor, source = self.predictor, self.source
-        container = open_source(source)
-        feed = None
+        feed = open_feed(open_source(source), source, predictor, self.stride)
         try:
-            feed = open_feed(container, source, predictor, self.stride)
             fps, announced, state = feed.fps, feed.announced, feed.state
             runner = (LiveRunner if source.live else WindowRunner)(predictor)
             done = _Done(state, fps, predictor.classes)
@@ -144,9 +142,7 @@ class SourceEvents:
             finally:
                 runner.close()
         finally:
-            if feed is not None:
-                feed.close()
-            container.close()
+            feed.close()
         self.prediction = state.prediction(predictor.classes)
         self.windows = done.given
         self.record = video_record(source.label, self.prediction, min(self.k, len(predictor.classes)), fps,

@@ -197,15 +197,14 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
             raise SttsError(f"{source.label}: --explain needs a video file (it decodes the file again to draw the heat)")
         explainer = Explainer(predictor)
         on_batch = _both(on_batch, explainer)
-    container = open_source(source)
-    feed = replay_container = None
+    feed = open_feed(open_source(source), source, predictor, stride)
+    replay_container = None
     try:
         # to draw, a file is decoded twice, the second time behind the first to draw the labelled frames, so that
         # no full-size frame waits in memory; a stream's frames (and a live file's, some of which may be dropped)
         # wait for their labels: one window span of them
         if draw and source.kind == "file" and not source.live:
             replay_container = open_source(source)
-        feed = open_feed(container, source, predictor, stride)
         fps, announced, state = feed.fps, feed.announced, feed.state
         runner = (LiveRunner if source.live else WindowRunner)(predictor, on_batch)
         interrupted = told = False
@@ -245,9 +244,7 @@ def infer_source(source: Source, name: str, predictor: Predictor, out: Path, str
         finally:
             runner.close()
     finally:
-        if feed is not None:
-            feed.close()
-        container.close()
+        feed.close()
         if replay_container is not None:
             replay_container.close()
 

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -262,9 +263,11 @@ def frame_label(classes: list[str], probs: np.ndarray | None) -> str | None:
 
 @dataclass
 class Feed:
-    """A source's decoded frames as the window code takes them: (frame, capture time) ``items``, the ``state``
-    that makes them into windows, and the live reader that paces and drops them (live sources only)."""
+    """An opened source's decoded frames as the window code takes them: (frame, capture time) ``items``, the
+    ``state`` that makes them into windows, and the live reader that paces and drops them (live sources only).
+    :meth:`close` closes the reader and the container."""
 
+    container: Any
     fps: float
     announced: int | None  # the frames the container says it has (None: unknown, a stream)
     state: StreamState
@@ -276,19 +279,26 @@ class Feed:
         return self.reader.dropped if self.reader is not None else 0
 
     def close(self) -> None:
-        if self.reader is not None:
-            self.reader.close()
+        try:
+            if self.reader is not None:
+                self.reader.close()
+        finally:
+            self.container.close()
 
 
 def open_feed(container, source: Source, predictor: Predictor, stride: int | None) -> Feed:
-    """The frames of an opened ``source`` for ``predictor``'s windows ``stride`` kept frames apart (None: its
-    default): what ``stts infer`` and :meth:`stts.Model.stream` both read."""
-    fps = frame_rate_of(container)
-    announced = announced_frames(container, source)
-    state = StreamState(predictor.spec, predictor.spec.keep_step(announced), stride or predictor.default_stride())
-    frames = decoded_frames(container, source.label)
+    """``source``, opened as ``container``, for ``predictor``'s windows ``stride`` kept frames apart (None: its
+    default): what ``stts infer`` and :meth:`stts.Model.stream` both read. The feed owns the container: close it
+    with :meth:`Feed.close`."""
+    try:
+        fps = frame_rate_of(container)
+        announced = announced_frames(container, source)
+        state = StreamState(predictor.spec, predictor.spec.keep_step(announced), stride or predictor.default_stride())
+        frames = decoded_frames(container, source.label)
+    except BaseException:
+        container.close()
+        raise
     if source.live:
         reader = LiveReader(frames, capacity=round(fps), pace=source.kind != "camera")
-        return Feed(fps, announced, state, iter(reader), reader)
-    return Feed(fps, announced, state, ((frame, time.perf_counter()) for frame in frames), None)
-
+        return Feed(container, fps, announced, state, iter(reader), reader)
+    return Feed(container, fps, announced, state, ((frame, time.perf_counter()) for frame in frames), None)

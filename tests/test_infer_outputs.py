@@ -15,9 +15,12 @@ import numpy as np
 import pytest
 
 import stts
+from conftest import moving_squares
 from stts.checkpoint import meta_network
 from stts.cli import main
 from stts.clip import ClipSpec
+from stts.engine.config import TrainConfig
+from stts.engine.train import fit
 from stts.errors import SttsError
 from stts.inference import annotate, pipeline
 from stts.inference.annotate import EncoderFrames, LabelPainter, draw_label, label_font, mp4_writer
@@ -157,12 +160,25 @@ def test_the_cpu_batch_comes_from_a_small_real_pass(model_type, tmp_path):
     assert loaded.largest_activation() == largest_activation(network, (8, 64, 64), spec.network_channels)
 
 
+def test_a_trained_checkpoint_carries_the_number_the_cpu_batch_is_sized_by(tmp_path):
+    # stts train measures it once; load_model takes it and `stts infer` runs no probe pass of its own
+    config = TrainConfig(data_type="tiny", model_type="stts-a", width=8, clip_len=8, crop_size=32, batch_size=4,
+                         epochs=1, workers=0, precision="fp32", tensorboard=False, out=str(tmp_path / "run"))
+    fit(config, datasets=moving_squares())
+    carried = load_model(tmp_path / "run" / "best.pt", "cpu", "fp32")
+    assert carried.largest is not None
+    assert carried.largest == largest_activation(meta_network(carried.config, 4, carried.spec.network_channels),
+                                                 (8, 32, 32), carried.spec.network_channels)
+
+
 def test_infer_imports_only_what_it_uses(files, tmp_path):
-    # no meta-device pass (it imported torch's compiler stack), no matplotlib without a timeline, no other command
+    # no meta-device pass (it imported torch's compiler stack), no matplotlib without a timeline, no other command,
+    # no ONNX exporter, no data set generators or torch Dataset
     script = (f"import sys; from stts.cli import main; code = main(['infer', {str(files['good'])!r}, '--checkpoint', "
               f"{str(files['ckpt'])!r}, '--out', {str(tmp_path)!r}, '--outputs', 'json']); "
               "print(code, sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'sympy') or "
-              "m.startswith(('torch._dynamo', 'torch._inductor', 'stts.cli.', 'stts.serve', 'stts.engine')) and "
+              "m.startswith(('torch._dynamo', 'torch._inductor', 'torch.onnx', 'stts.cli.', 'stts.serve', "
+              "'stts.engine', 'stts.data.motion', 'stts.data.prepare', 'stts.data.dataset')) and "
               "m not in ('stts.cli.infer', 'stts.cli.options')))")
     env = {**os.environ, "PYTHONPATH": str(Path(stts.__file__).parents[1]), "OMP_NUM_THREADS": "1"}
     process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)

@@ -43,6 +43,9 @@ def test_run_folder_holds_statistics_checkpoints_pictures_and_tensorboard(tmp_pa
     assert (state["spec"]["clip_len"], state["spec"]["crop_size"], state["precision"]) == (8, 32, "fp32")
     assert [pytest.approx(row, rel=1e-5) for row in state["history"]] == rows
     best = ckpt.load_checkpoint(run / "best.pt")
+    resume_only = {"optimizer", "scheduler", "scaler", "rng"}  # best.pt is for use, last.pt for a resume
+    assert CHECKPOINT_KEYS - resume_only <= set(best) and not resume_only & set(best)
+    assert (run / "best.pt").stat().st_size < (run / "last.pt").stat().st_size / 2
     assert best["best_metric"] == max(row["val_top1_accuracy"] for row in rows)
     assert best["history"][-1]["val_top1_accuracy"] == best["best_metric"]
     assert (run / "config.json").is_file()

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .lazy import onnx_exporting
+
 LEVELS = ((4, 8), (2, 6), (1, 3))  # (pooling, Gauss-Newton steps), coarse to fine: the coarse steps are cheap
 KEPT = 0.9  # a fitted camera is kept where it leaves at most this share of a still camera's misfit
 TUKEY = 4.685  # Tukey's biweight constant, in robust standard deviations of the residual
@@ -70,7 +72,7 @@ def _fit_level(template: torch.Tensor, image: torch.Tensor, scale: torch.Tensor,
 
 def _median(values: torch.Tensor) -> torch.Tensor:
     """(B, K) -> (B,) the lower median of each row; by a sort in an ONNX graph (which has no median), the same value."""
-    if torch.onnx.is_in_onnx_export():
+    if onnx_exporting():
         return values.sort(1).values[:, (values.shape[1] - 1) // 2]
     return values.median(1).values
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 def read_torch_file(path: Path, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load(weights_only=True)`` with its failures turned into one line naming the file."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        # mmap: tensors are read from the page cache as they are used, not copied at load (torch.save's zip
+        # format only; a legacy file is read whole)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as error:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
         if not found:

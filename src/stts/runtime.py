@@ -27,7 +27,7 @@ from .clip import ClipSpec
 from .errors import SttsError
 from .models.layers import fold_batch_norms
 
-# side in pixels of the window LoadedModel.largest_activation runs (C3D, the most downsampling network, needs 32)
+# side in pixels of the window largest_activation runs (C3D, the most downsampling network, needs 32)
 PROBE_SIDE = 32
 
 
@@ -101,6 +101,7 @@ class LoadedModel:
     precision: str
     device: torch.device
     config: dict[str, Any] = field(default_factory=dict)
+    largest: int | None = None  # see largest_activation
 
     def __post_init__(self) -> None:
         self.autocast = autocast(self.precision, self.device)
@@ -119,33 +120,44 @@ class LoadedModel:
     def probabilities(self, clips: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.logits(clips), dim=1)
 
-    @torch.inference_mode()
     def largest_activation(self) -> int:
-        """Elements of the largest tensor a module outputs in a forward pass of one window, estimated cheaply.
+        """Elements of the largest tensor a module outputs in a forward pass of one window: the number the
+        checkpoint carries (``stts train`` measures it once), else measured now by :func:`largest_activation`."""
+        if self.largest is None:
+            self.largest = largest_activation(self.model, self.spec, self.device)
+        return self.largest
 
-        Measured on a real pass over a window of at most ``PROBE_SIDE`` pixels a side (the clip's frames and
-        channels), and scaled by the window's area: a video network's largest tensors are those of its first
-        layers, whose size follows the frame's. A full-width STTS-A probes in ~0.1 s; the meta-device pass
-        this replaces took 2-3 s and imported torch's compiler stack (its batch norm decompositions).
-        """
-        channels, frames = self.spec.network_channels, self.spec.clip_len
-        height = width = self.spec.crop_size
-        side_h, side_w = min(height, PROBE_SIDE), min(width, PROBE_SIDE)
-        largest = 0
 
-        def keep(module, inputs, output) -> None:
-            nonlocal largest
-            if isinstance(output, torch.Tensor):
-                largest = max(largest, output.numel())
+@torch.inference_mode()
+def largest_activation(model: nn.Module, spec: ClipSpec, device: torch.device) -> int:
+    """Elements of the largest tensor a module of ``model`` outputs in a forward pass of one of ``spec``'s windows,
+    estimated cheaply (``model`` is put in eval mode for the pass and left as it was).
 
-        handles = [module.register_forward_hook(keep) for module in self.model.modules()]
-        try:
-            probe = torch.zeros(1, channels, frames, side_h, side_w, device=self.device)
-            self.model(probe.contiguous(memory_format=torch.channels_last_3d))
-        finally:
-            for handle in handles:
-                handle.remove()
-        return -(-largest * height * width // (side_h * side_w))  # rounded up
+    Measured on a real pass over a window of at most ``PROBE_SIDE`` pixels a side (the clip's frames and
+    channels), and scaled by the window's area: a video network's largest tensors are those of its first
+    layers, whose size follows the frame's. A full-width STTS-A probes in ~0.1 s; the meta-device pass
+    this replaces took 2-3 s and imported torch's compiler stack (its batch norm decompositions).
+    """
+    channels, frames = spec.network_channels, spec.clip_len
+    height = width = spec.crop_size
+    side_h, side_w = min(height, PROBE_SIDE), min(width, PROBE_SIDE)
+    largest = 0
+
+    def keep(module, inputs, output) -> None:
+        nonlocal largest
+        if isinstance(output, torch.Tensor):
+            largest = max(largest, output.numel())
+
+    training = model.training
+    handles = [module.register_forward_hook(keep) for module in model.modules()]
+    try:
+        probe = torch.zeros(1, channels, frames, side_h, side_w, device=device)
+        model.eval()(probe.contiguous(memory_format=torch.channels_last_3d))
+    finally:
+        model.train(training)
+        for handle in handles:
+            handle.remove()
+    return -(-largest * height * width // (side_h * side_w))  # rounded up
 
 
 @functools.cache
@@ -177,8 +189,9 @@ def load_model(path: str | Path, device: str | torch.device = "auto", precision:
     device = device if isinstance(device, torch.device) else resolve_device(device)
     classes, config = [str(c) for c in state["classes"]], dict(state["config"])
     precision = resolve_precision(precision, device, state.get("precision"))
+    largest = state.get("largest_activation")
     model = model_from_checkpoint(state, path).eval()
     del state  # the network holds the weights now: folding replaces them one layer at a time, not all at once
     model = fold_batch_norms(model).to(device, memory_format=torch.channels_last_3d)
     release_free_memory()
-    return LoadedModel(path, model, spec, classes, precision, device, config)
+    return LoadedModel(path, model, spec, classes, precision, device, config, largest)

@@ -30,7 +30,7 @@ from ..models import build_model
 from ..models.layers import fold_batch_norms
 from ..models.resnet import to_training_layout
 from ..runtime import autocast as make_autocast
-from ..runtime import resolve_precision
+from ..runtime import largest_activation, resolve_precision
 from .config import TrainConfig, data_type_name, per_process_batch, write_config
 from .distributed import Context, ShardSampler, any_rank, broadcast_object, sync_buffers
 from .metrics import EpochMetrics, MetricMeter
@@ -155,6 +155,7 @@ class TrainingRun:
     start_epoch: int = 1
     stopping: Stopping = field(default_factory=lambda: Stopping(max_epochs=1))
     elapsed: float = 0.0  # seconds of the epochs trained so far, over every resume (what --time-budget counts)
+    largest_activation: int | None = None  # of a window's forward pass, measured once, saved for inference
 
     def __post_init__(self) -> None:
         self.autocast = make_autocast(self.precision, self.context.device)
@@ -320,21 +321,31 @@ def evaluation_model(run: TrainingRun) -> nn.Module:
     return fold_batch_norms(copy.deepcopy(run.model).eval()).to(memory_format=torch.channels_last_3d)
 
 
+RESUME_ONLY = ("optimizer", "scheduler", "scaler", "rng")
+
+
 def save(run: TrainingRun, epoch: int, best_epoch: bool) -> None:
-    """last.pt every epoch (and best.pt on a better val top-1), with the clip spec and the precision used."""
+    """last.pt every epoch (and best.pt on a better val top-1), with the clip spec and the precision used.
+
+    best.pt is for use (inference, evaluation, export, a warm start), so it leaves out what only a resume reads
+    (the optimizer's moments, the schedulers, the random states): a third of last.pt's size at width 16, and
+    loaded in a third of the time, which a 1-second `stts infer` feels."""
     rngs = gather_rng(run.context)
     if not run.context.is_main:
         return
+    if run.largest_activation is None:  # what `stts infer` sizes its CPU batch by, without a pass of its own
+        run.largest_activation = largest_activation(run.model, run.spec, run.context.device)
     payload = {
         "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(), "epoch": epoch, "rng": rngs,
         "config": (run.asked or run.config).to_dict(), "classes": run.classes, "spec": run.spec.to_dict(),
         "precision": run.precision, "dataset": run.dataset, "best_metric": run.best, "best_loss": run.best_loss,
         "history": run.history, "stopping": run.stopping.state_dict(), "elapsed": run.elapsed,
+        "largest_activation": run.largest_activation,
     }
     ckpt.save_checkpoint(payload, run.folder / "last.pt")
     if best_epoch:
-        ckpt.save_checkpoint(payload, run.folder / "best.pt")
+        ckpt.save_checkpoint({k: v for k, v in payload.items() if k not in RESUME_ONLY}, run.folder / "best.pt")
 
 
 def restore_run(run: TrainingRun, state: dict[str, Any]) -> None:

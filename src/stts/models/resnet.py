@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from ..lazy import onnx_exporting
 from .layers import FactorisedConv, STTSConv
 
 # conv_factory(in_channels, out_channels, kernel, stride, padding, attention) -> module
@@ -89,7 +90,7 @@ class VideoResNet(nn.Module):
 def in_layout_of(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``x`` in ``module``'s memory layout (ONNX has no layouts: an export leaves ``x`` as it is)."""
     layout = layout_of(module)
-    if x.is_contiguous(memory_format=layout) or torch.onnx.is_in_onnx_export():
+    if x.is_contiguous(memory_format=layout) or onnx_exporting():
         return x
     return x.contiguous(memory_format=layout)
 

@@ -4,6 +4,8 @@ A CPU's kind is its family, its fastest instruction set for the networks' convol
 process may use: ``intel-xeon-amx-2cores``, ``amd-epyc-avx512-bf16-2cores``, ``amd-epyc-avx2-2cores``.
 The same table differs several times over between those (bf16 runs natively with AVX-512 BF16 or AMX only,
 and AMX runs its matmuls ~4x faster than AVX-512 BF16), so ``make bench`` keeps each kind's tables apart.
+Under ``ONEDNN_MAX_CPU_ISA=AVX2`` (and ``ATEN_CPU_CAPABILITY=avx2``), which run an AVX-512 CPU as an AVX2 one,
+the kind says so: ``amd-epyc-avx512-bf16-as-avx2-2cores``.
 With ``--gpu`` and a CUDA GPU present: the GPU's name (``nvidia-h100-80gb-hbm3``); without one, the CPU's kind.
 
     python benchmarks/device_kind.py [--gpu]
@@ -42,6 +44,9 @@ def cpu_kind(model: str, flags: set[str], cores: int) -> str:
     not, and the instruction set and the cores decide the speed of what we measure."""
     family = "-".join(slug(MARKS.sub(" ", model)).split("-")[:2]) or slug(platform.machine()) or "unknown"
     isa = next((name for flag, name in ISA_FLAGS if flag in flags), slug(platform.machine()))
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "")
+    if cap and cap.upper() not in ("ALL", "DEFAULT"):  # oneDNN held below the CPU's instructions, e.g. to run as AVX2
+        isa = f"{isa}-as-{slug(cap)}"
     return "-".join(part for part in dict.fromkeys((family, isa, f"{cores}cores")) if part)
 
 

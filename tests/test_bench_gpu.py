@@ -75,3 +75,10 @@ def test_cpu_kind_names_family_instruction_set_and_cores(model, flags, cores, ki
 def test_without_a_gpu_the_gpu_kind_is_the_cpus():
     module = load_device_kind()
     assert module.device_kind().endswith("cores") and module.device_kind(gpu=True) == module.device_kind()
+
+
+def test_a_onednn_isa_cap_is_part_of_the_kind(monkeypatch):
+    # an AVX-512 BF16 machine run as an AVX2 one keeps its tables apart from both
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    kind = load_device_kind().cpu_kind("AMD EPYC 9B14", {"avx2", "avx512f", "avx512_bf16"}, 2)
+    assert kind == "amd-epyc-avx512-bf16-as-avx2-2cores"

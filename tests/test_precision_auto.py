@@ -30,3 +30,17 @@ def test_elsewhere_onednn_says(monkeypatch):
     for answer in (True, False):
         monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda answer=answer: answer, raising=False)
         assert runtime.bf16_supported(CPU) is answer
+
+
+@pytest.mark.parametrize(("cap", "native"), [("AVX2", False), ("avx512_core", False),
+                                             ("AVX512_CORE_BF16", True), ("AVX512_CORE_AMX", True), ("ALL", True),
+                                             ("", True)])
+def test_a_onednn_isa_cap_below_bf16_makes_auto_fp32(monkeypatch, cap, native):
+    # ONEDNN_MAX_CPU_ISA=AVX2 (with ATEN_CPU_CAPABILITY=avx2) is how an AVX-512 BF16 machine runs as an AVX2 one
+    monkeypatch.setattr(runtime.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert runtime.resolve_precision("auto", CPU) == ("bf16" if native else "fp32")

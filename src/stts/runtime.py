@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import os
 import platform
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -52,12 +53,20 @@ def bf16_supported(device: torch.device) -> bool:
         # Its own check (_is_mkldnn_bf16_supported) asks an x86 CPU only for AVX-512 BW/VL/DQ, which Skylake-SP and
         # Cascade Lake have without BF16 (onnxruntime measured bf16 there 3-4x slower than fp32): ask for the
         # instructions themselves on x86, and oneDNN's check (the CPU's BF16 extension) elsewhere (Arm)
-        if not torch.backends.mkldnn.is_available():
+        if not torch.backends.mkldnn.is_available() or isa_capped_below_bf16():
             return False
         if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
             return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
         return torch.ops.mkldnn._is_mkldnn_bf16_supported()
     return False
+
+
+def isa_capped_below_bf16() -> bool:
+    """Whether ``ONEDNN_MAX_CPU_ISA`` (or its old name ``DNNL_MAX_CPU_ISA``) keeps oneDNN below the bf16 instructions,
+    e.g. ``AVX2`` or ``AVX512_CORE``: then oneDNN emulates bf16 however new the CPU. With ``ATEN_CPU_CAPABILITY=avx2``
+    beside it, an AVX-512 machine runs stts as a CPU without native bf16 would (fp32 for ``auto``)."""
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").upper()
+    return cap not in ("", "ALL", "DEFAULT") and not any(name in cap for name in ("BF16", "FP16", "AMX", "AVX10"))
 
 
 def runs_natively(precision: str, device: torch.device) -> bool:

@@ -95,14 +95,18 @@ def write_test_video(path: Path, seconds: float, width: int = 320, height: int =
 def write_checkpoint(path: Path, width: int, spec=None, precision: str = "bf16") -> Path:
     """STTS-A of ``width`` with random weights (speed does not depend on them), 101 classes, ``spec`` (default the
     seed's)."""
+    import torch
+
     from stts.checkpoint import save_checkpoint
     from stts.clip import ClipSpec
     from stts.models import build_model
+    from stts.runtime import largest_activation
 
     spec = spec or ClipSpec()
     model = build_model("stts-a", 101, width=width, in_channels=spec.network_channels)
+    largest = largest_activation(model, spec, torch.device("cpu"))  # as `stts train` saves it
     return save_checkpoint({"model": model.state_dict(), "config": {"model_type": "stts-a", "width": width},
-                            "spec": spec.to_dict(), "precision": precision,
+                            "spec": spec.to_dict(), "precision": precision, "largest_activation": largest,
                             "classes": [str(i) for i in range(101)]}, path)
 
 
@@ -157,7 +161,8 @@ def install_timers() -> dict[str, float]:
                 totals["encoding"] += writer.busy
         return wrapper
 
-    pipeline.decoded_frames = timed_frames(pipeline.decoded_frames)
+    pipeline.decoded_frames = timed_frames(pipeline.decoded_frames)  # the annotated video's second decoding
+    stream.decoded_frames = timed_frames(stream.decoded_frames)  # the first, the windows' (stream.open_feed)
     video.FrameConverter.__call__ = timed("conversion", video.FrameConverter.__call__)
     annotate.EncoderFrames.__call__ = timed("conversion", annotate.EncoderFrames.__call__)
     stream.WindowRunner.run = timed("network", stream.WindowRunner.run)

@@ -1,11 +1,14 @@
 """The training loop on a small in-memory clip dataset: files, resume, interruption, divergence, warm start."""
 
 import dataclasses
+import io
 import os
 import signal
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from conftest import moving_squares
 from stts import checkpoint as ckpt
@@ -58,6 +61,10 @@ def test_run_folder_holds_statistics_checkpoints_pictures_and_tensorboard(tmp_pa
     logged = [(e.step, e.value) for e in events.Scalars("Loss/val")]
     assert logged == [(row["epoch"], pytest.approx(row["val_loss"], rel=1e-4)) for row in rows]
     assert "Confusion Matrix/test" in events.Tags()["images"]
+    # TensorBoard's image is the PNG's pixels (each figure is drawn once, for both)
+    logged_image = Image.open(io.BytesIO(events.Images("Confusion Matrix/test")[-1].encoded_image_string))
+    png = Image.open(run / "confusion_test.png")
+    assert np.array_equal(np.asarray(logged_image.convert("RGB")), np.asarray(png.convert("RGB")))
 
 
 def test_val_and_test_measure_the_network_as_trained(tmp_path):

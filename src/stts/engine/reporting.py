@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
 
 from ..errors import SttsError
 from ..files import atomic_path, write_text
@@ -82,10 +83,31 @@ def confusion_figure(matrix: torch.Tensor, classes: list[str], title: str) -> Fi
     return figure
 
 
-def save_figure(figure: Figure, path: Path) -> None:
-    FigureCanvasAgg(figure)
+FIGURE_DPI = 110
+
+
+def render_figure(figure: Figure) -> np.ndarray:
+    """The figure's pixels, (H, W, 3) uint8 at ``FIGURE_DPI``: drawn once, for its PNG and for TensorBoard.
+
+    TensorBoard's ``add_figure`` draws a figure again; with a fresh layout each time, the drawing, not the
+    PNG encoding, is what a figure costs (0.1-0.3 s on a 2-core CPU: 1.2 s an epoch for the four before).
+    """
+    figure.set_dpi(FIGURE_DPI)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def save_png(pixels: np.ndarray, path: Path) -> None:
     with atomic_path(path, suffix=".png") as temporary:
-        figure.savefig(temporary, dpi=110)
+        Image.fromarray(pixels).save(temporary, format="PNG")
+
+
+def save_figure(figure: Figure, path: Path) -> np.ndarray:
+    """Write ``figure`` to ``path`` as a PNG (atomically); returns its pixels."""
+    pixels = render_figure(figure)
+    save_png(pixels, path)
+    return pixels
 
 
 class Reporter:
@@ -109,9 +131,9 @@ class Reporter:
         save_figure(curves_figure(history, title=self.env), self.run / "curves.png")
         for split, matrix in confusions.items():
             figure = confusion_figure(matrix, self.classes, f"{split.capitalize()} Confusion Matrix, epoch {epoch}")
-            save_figure(figure, self.run / f"confusion_{split}.png")
+            pixels = save_figure(figure, self.run / f"confusion_{split}.png")
             if self.writer:
-                self.writer.add_figure(f"Confusion Matrix/{split}", figure, epoch, close=False)
+                self.writer.add_image(f"Confusion Matrix/{split}", pixels, epoch, dataformats="HWC")
         if self.writer:
             for name, suffix in CURVES.items():
                 for split in SPLITS:

@@ -72,6 +72,37 @@ def test_scaled_train_views_and_the_evaluation_view():
     assert view.shape == (2, 16, 16, 3) and view[:, 6:10, 6:10].min() > 200 and view[:, :2, :2].max() < 30
 
 
+@pytest.mark.parametrize("height, width", [(64, 96), (96, 64)])
+def test_a_frame_region_keeps_the_frames_shape_and_sees_its_sides(height, width):
+    # a figure at the side of a 3:2 frame is cut away by the square of the short side, kept by the frame's region
+    spec = ClipSpec(clip_len=2, crop_size=16, view=1.0, train_views=(0.5, 1.0), region="frame")
+    (whole,) = spec.eval_samples(10, height, width, crops=3)[1:2]
+    assert whole.box == (0, 0, height, width)
+    rng = np.random.default_rng(1)
+    boxes = [spec.train_sample(10, height, width, rng).box for _ in range(200)]
+    for top, left, box_h, box_w in boxes:
+        assert 0 <= top <= height - box_h and 0 <= left <= width - box_w
+        assert abs(box_h / height - box_w / width) < 0.03  # the frame's shape, scaled
+    assert min(b[2] for b in boxes) >= height // 2 and len({b[2] for b in boxes}) > 10
+    frames = np.zeros((2, height, width, 3), np.uint8)
+    # a bar along the end of the longer side, outside the centre square
+    if width > height:
+        frames[:, :, -12:] = 255
+    else:
+        frames[:, -12:] = 255
+    framed, squared = spec.centre_view(frames), spec.replace(region="square").centre_view(frames)
+    assert framed.shape == squared.shape == (2, 16, 16, 3)
+    edge = framed[:, :, -1] if width > height else framed[:, -1]
+    assert edge.min() > 200 and squared.max() == 0
+    top, left, box_h, box_w = spec.centre_box(height * 4, width * 4)
+    assert (top, left) == (0, 0) and (box_h, box_w) == pytest.approx((height * 4, width * 4), rel=0.02)
+    assert "the whole frame resized to 16x16" in spec.describe()
+    with pytest.raises(SttsError, match="region 'frame' needs a view"):
+        ClipSpec(region="frame")
+    with pytest.raises(SttsError, match="region must be one of square, frame"):
+        ClipSpec(view=1.0, region="circle")
+
+
 def test_the_seeds_view_is_an_unscaled_crop():
     spec = ClipSpec(crop_size=4)
     frames = np.arange(2 * 6 * 8 * 3, dtype=np.uint8).reshape(2, 6, 8, 3)
@@ -116,6 +147,10 @@ def test_model_input_scales_normalises_and_orders_channels():
 def test_the_spec_round_trips_and_bad_ones_are_refused_in_one_line():
     spec = ClipSpec(clip_len=16, clip_stride=2, crop_size=64, view=0.8, train_views=(0.6, 1.0), channels="BGR")
     assert ClipSpec.from_dict(spec.to_dict()) == spec
+    framed = spec.replace(region="frame")
+    assert ClipSpec.from_dict(framed.to_dict()) == framed
+    older = {k: v for k, v in spec.to_dict().items() if k != "region"}  # a checkpoint from before regions
+    assert ClipSpec.from_dict(older).region == "square"
     with pytest.raises(SttsError, match="run.pt: no clip spec"):
         ClipSpec.from_dict(None, "run.pt")
     with pytest.raises(SttsError, match="unknown fields colour"):

@@ -42,6 +42,14 @@ def test_the_resolver_decides_every_auto_into_a_new_config_and_leaves_the_given_
     assert resolve_recipe(given, prepared).decisions == ()  # nothing to decide: nothing said
 
 
+def test_the_region_goes_from_the_option_to_the_runs_clip_spec(prepared, tmp_path):
+    options = {"data_type": str(prepared), "preset": "small", "clip_len": 8, "crop_size": 32, "out": str(tmp_path)}
+    assert resolve_recipe(resolve_config(options), prepared).spec.region == "square"
+    framed = resolve_recipe(resolve_config({**options, "region": "frame"}), prepared).spec
+    assert framed.region == "frame" and "the whole frame resized to 32x32" in framed.describe()
+    assert "region" in OPTIONS and "region" in TrainConfig.option_names()
+
+
 def test_a_new_input_option_is_one_field_and_one_flag():
     for name in InputOptions.names():
         assert name in OPTIONS, f"InputOptions.{name} has no flag in stts.cli.options"

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .camera import stabilise, to_own_cameras
+from .choices import REGIONS
 from .errors import SttsError
 
 SPEC_VERSION = 1
@@ -132,6 +133,9 @@ class ClipSpec:
     # train: a square of a random fraction in [lo, hi] of the short side, resized to crop_size;
     # None: crop_size pixels at the stored scale at a random place (the seed's way)
     train_views: tuple[float, float] | None = None
+    # the shape of the region view and train_views take: "square" (a fraction of the short side, the sides of a
+    # wider frame cut away) or "frame" (that fraction of each side: at 1.0 the whole frame, squeezed to the crop)
+    region: str = "square"
     # on values in [0, 1], per channel of the network's input order; normalisation "fixed" uses these
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -147,6 +151,10 @@ class ClipSpec:
                 problems.append(f"{name} must be a positive integer, got {value!r}")
         if self.view is not None and not 0 < self.view <= 1:
             problems.append(f"view must be in (0, 1], got {self.view!r}")
+        if self.region not in REGIONS:
+            problems.append(f"region must be one of {', '.join(REGIONS)}, got {self.region!r}")
+        elif self.region == "frame" and self.view is None:
+            problems.append("region 'frame' needs a view (a fraction of the frame resized to the crop)")
         if self.train_views is not None and not (len(self.train_views) == 2
                                                  and 0 < self.train_views[0] <= self.train_views[1] <= 1):
             problems.append(f"train_views must be (lo, hi) with 0 < lo <= hi <= 1, got {self.train_views!r}")
@@ -199,10 +207,10 @@ class ClipSpec:
 
     def with_sampling(self, clip_len: int, clip_stride: int, crop_size: int, view: float | None,
                       train_views: tuple[float, float] | None, hflip: bool | None = None,
-                      inputs: InputOptions = InputOptions()) -> ClipSpec:
+                      inputs: InputOptions = InputOptions(), region: str = "square") -> ClipSpec:
         """This storage with a run's sampling and input options (``hflip`` None keeps the data's)."""
         return dataclasses.replace(self, clip_len=clip_len, clip_stride=clip_stride, crop_size=crop_size, view=view,
-                                   train_views=None if train_views is None else tuple(train_views),
+                                   train_views=None if train_views is None else tuple(train_views), region=region,
                                    hflip=self.hflip if hflip is None else hflip, inputs=inputs)
 
     def with_input_of(self, other: ClipSpec) -> ClipSpec:
@@ -224,6 +232,9 @@ class ClipSpec:
             crop = f"{self.crop_size}x{self.crop_size} crop"
         else:
             crop = f"centre {self.view:.0%} of the short side resized to {self.crop_size}x{self.crop_size}"
+            if self.region == "frame":
+                crop = (f"the whole frame resized to {self.crop_size}x{self.crop_size}" if self.view == 1 else
+                        f"centre {self.view:.0%} of each side resized to {self.crop_size}x{self.crop_size}")
         scale = (", each clip standardised" if self.normalisation == "clip" else "") + (
             ", plus its temporal residual" if self.temporal_residual else "") + (
             f", plus its normal flow{_over(self.flow_baselines)}{_on_local_contrast(self.flow_local_contrast)}"
@@ -305,11 +316,16 @@ class ClipSpec:
             return [last // 2]
         return [round(i * last / (windows - 1)) for i in range(windows)]
 
-    def view_side(self, height: int, width: int) -> int:
-        """Side of the square region of a stored frame that becomes the network's (evaluation) input."""
-        if self.view is None:
-            return self.crop_size
-        return max(1, round(self.view * min(height, width)))
+    def view_size(self, height: int, width: int, fraction: float | None = None) -> tuple[int, int]:
+        """(height, width) of the region of a stored frame that becomes the network's input: ``fraction`` (by default
+        the evaluation's ``view``) of the short side a side for a square region, of each side for a frame region."""
+        fraction = self.view if fraction is None else fraction
+        if fraction is None:
+            return self.crop_size, self.crop_size
+        if self.region == "frame":
+            return max(1, round(fraction * height)), max(1, round(fraction * width))
+        side = max(1, round(fraction * min(height, width)))
+        return side, side
 
     def coverage_warnings(self, stored_frames: float, short_side: float) -> list[str]:
         """Lines on clips that may hide a typical video's classes (``stored_frames`` and ``short_side`` of it)."""
@@ -337,51 +353,51 @@ class ClipSpec:
         """A random window, a random square region and a random flip (when ``hflip``), drawn from ``rng``."""
         start = int(rng.integers(0, max(num_frames - self.span, 0) + 1))
         if self.train_views is None:
-            side = self.crop_size
+            box_h = box_w = self.crop_size
         else:
-            low, high = self.train_views
-            side = max(1, round(rng.uniform(low, high) * min(height, width)))
-        top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+            box_h, box_w = self.view_size(height, width, rng.uniform(*self.train_views))
+        top, left = int(rng.integers(0, height - box_h + 1)), int(rng.integers(0, width - box_w + 1))
         flip = bool(rng.integers(0, 2)) if self.hflip else False
-        return ClipSample(self.window_indices(start, num_frames), (top, left, side, side), flip)
+        return ClipSample(self.window_indices(start, num_frames), (top, left, box_h, box_w), flip)
 
     def eval_samples(self, num_frames: int, height: int, width: int, windows: int = 1,
                      crops: int = 1) -> list[ClipSample]:
         """``windows`` evenly spaced clips x ``crops`` regions (1: centre; 3: start, centre, end of the longer side)."""
         if crops not in (1, 3):
             raise SttsError(f"crops must be 1 or 3, got {crops}")
-        side = self.view_side(height, width)
-        top, left = (height - side) // 2, (width - side) // 2
+        box_h, box_w = self.view_size(height, width)
+        top, left = (height - box_h) // 2, (width - box_w) // 2
         boxes = [(top, left)]
         if crops == 3:
-            boxes = ([(top, 0), (top, left), (top, width - side)] if width >= height
-                     else [(0, left), (top, left), (height - side, left)])
-        return [ClipSample(self.window_indices(start, num_frames), (t, l, side, side))
+            boxes = ([(top, 0), (top, left), (top, width - box_w)] if width >= height
+                     else [(0, left), (top, left), (height - box_h, left)])
+        return [ClipSample(self.window_indices(start, num_frames), (t, l, box_h, box_w))
                 for start in self.spaced_starts(num_frames, windows) for t, l in boxes]
 
     def centre_view(self, frames: np.ndarray) -> np.ndarray:
         """(T, H, W, 3) stored-size frames -> (T, crop, crop, 3): the evaluation view (inference, serving)."""
-        side = self.view_side(*frames.shape[1:3])
-        if min(frames.shape[1:3]) < side:
-            frames = _grow(frames, side)
-        top, left = (frames.shape[1] - side) // 2, (frames.shape[2] - side) // 2
-        return self.to_crop(frames[:, top:top + side, left:left + side])
+        box_h, box_w = self.view_size(*frames.shape[1:3])
+        if frames.shape[1] < box_h or frames.shape[2] < box_w:
+            frames = _grow(frames, max(box_h, box_w))
+        top, left = (frames.shape[1] - box_h) // 2, (frames.shape[2] - box_w) // 2
+        return self.to_crop(frames[:, top:top + box_h, left:left + box_w])
 
     def centre_box(self, height: int, width: int) -> tuple[float, float, float, float]:
         """(top, left, height, width) in pixels of a decoded ``height`` x ``width`` frame of the region
         :meth:`centre_view` shows the network once the frame is stored: where its input lies in the video."""
         stored_h, stored_w = self.stored_shape(height, width)
-        side = self.view_side(stored_h, stored_w)
+        box_h, box_w = self.view_size(stored_h, stored_w)
         grown_h, grown_w = stored_h, stored_w
-        if min(stored_h, stored_w) < side:  # as _grow: a stored frame smaller than the crop is upscaled first
+        if stored_h < box_h or stored_w < box_w:  # as _grow: a stored frame smaller than the crop is upscaled first
+            side = max(box_h, box_w)
             scale = side / min(stored_h, stored_w)
             grown_h, grown_w = max(side, round(stored_h * scale)), max(side, round(stored_w * scale))
-        top, left = (grown_h - side) // 2, (grown_w - side) // 2
+        top, left = (grown_h - box_h) // 2, (grown_w - box_w) // 2
         to_h, to_w = height / grown_h, width / grown_w
-        return top * to_h, left * to_w, side * to_h, side * to_w
+        return top * to_h, left * to_w, box_h * to_h, box_w * to_w
 
     def to_crop(self, region: np.ndarray) -> np.ndarray:
-        """(T, s, s, 3) uint8 square regions -> (T, crop, crop, 3): resized when the view is scaled."""
+        """(T, h, w, 3) uint8 regions -> (T, crop, crop, 3): resized when the view is scaled."""
         size = self.crop_size
         if region.shape[1:3] == (size, size):
             return np.ascontiguousarray(region)

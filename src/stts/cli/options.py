@@ -12,7 +12,7 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..choices import AUTO, PRECISIONS
+from ..choices import AUTO, PRECISIONS, REGIONS
 
 # the original train.py's and inference.py's flags: listed under "compatibility" in stts train --help
 SEED_FLAGS = {"data_type": "--data_type", "model_type": "--model_type", "batch_size": "--batch_size",
@@ -99,6 +99,9 @@ OPTIONS: dict[str, Option] = {option.dest: option for option in [
            "(default: --crop-size pixels at the stored scale, the seed's way)", {"type": float}),
     Option("--train-views", "training: a square of a random fraction in [LO, HI] of the short side, resized to "
            "--crop-size", {"type": parse_range, "metavar": "LO,HI"}),
+    Option("--region", "the shape of --view's and --train-views' regions: square (a fraction of the short side; a "
+           "wider frame's sides are cut away) or frame (that fraction of each side: 1.0 is the whole frame, squeezed "
+           "to the square crop)", {"choices": REGIONS}),
     _switch("--hflip", "whether training mirrors clips (default: as the data set says)"),
     Option("--normalisation", "fixed (the seed's: values / 255) or clip: each clip standardised by its own "
            "per-channel mean and standard deviation", {"choices": ("fixed", "clip")}, ("--normalization",)),

@@ -43,6 +43,7 @@ class TrainConfig:
     crop_size: int = 112
     view: float | None = None  # see ClipSpec.view and ClipSpec.train_views
     train_views: tuple[float, float] | None = None
+    region: str = "square"  # see ClipSpec.region
     hflip: bool | None = None  # None: as the data set says
     # normalisation, temporal residual, normal flow...: written flat in config.json, one flag each;
     # inputs.stabilise may be AUTO: on when the training videos' camera moves
@@ -104,7 +105,7 @@ class TrainConfig:
         if AUTO in (self.clip_stride, self.inputs.stabilise):
             raise ValueError("clip_spec needs every auto decided (engine.recipe.resolve_recipe)")
         return stored.with_sampling(self.clip_len, self.clip_stride, self.crop_size, self.view, self.train_views,
-                                    hflip=self.hflip, inputs=self.inputs)
+                                    hflip=self.hflip, inputs=self.inputs, region=self.region)
 
     def decided_stand_in(self) -> TrainConfig:
         """This config with every AUTO replaced by a value that builds the same network (only to check it)."""

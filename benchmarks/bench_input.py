@@ -48,16 +48,19 @@ def best_seconds(function, steps: int) -> float:
     return best
 
 
-def train_step(spec: ClipSpec, clips: torch.Tensor, labels: torch.Tensor, width: int, precision: str = "fp32"):
-    """One train step of a fresh STTS-A fed ``spec``'s input, as a function of no arguments."""
+def train_step(spec: ClipSpec, clips: torch.Tensor, labels: torch.Tensor, width: int, precision: str = "fp32",
+               compile: bool = False):
+    """One train step of a fresh STTS-A fed ``spec``'s input, as a function of no arguments (the network under
+    ``torch.compile`` as ``stts train --compile`` runs it, if ``compile``)."""
     torch.manual_seed(0)
     model = to_training_layout(build_model("stts-a", 6, width=width, in_channels=spec.network_channels))
     optimizer = make_optimizer(model.parameters(), TrainConfig(lr=2e-3))
     context = autocast(precision, torch.device("cpu"))
+    network = torch.compile(model) if compile else model
 
     def step():
         with context():
-            logits = model(spec.model_input(clips))
+            logits = network(spec.model_input(clips))
         loss = F.cross_entropy(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -9,7 +9,7 @@ forward and backward, with the GFLOP/s each reaches; beside them, this machine's
 Run it as a CPU without native bf16 runs (AVX2; on an AVX-512 machine ``ONEDNN_MAX_CPU_ISA=AVX2
 ATEN_CPU_CAPABILITY=avx2``, which ``benchmarks/device_kind.py`` then names ``...-as-avx2-...``).
 
-    python benchmarks/bench_train_profile.py [--clip 16x48x48] [--batch 8] [--width 16] [--steps 5]
+    python benchmarks/bench_train_profile.py [--clip 16x48x48] [--batch 8] [--width 16] [--steps 5] [--compile]
 """
 
 from __future__ import annotations
@@ -36,14 +36,18 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--rows", type=int, default=12, help="rows of each table")
+    parser.add_argument("--compile", action="store_true", help="the network under torch.compile (stts train "
+                        "--compile); the first step, which compiles, is timed apart")
     args = parser.parse_args()
     frames, side, _ = (int(v) for v in args.clip.split("x"))
     precision = resolve_precision("auto", torch.device("cpu"))
     spec = ClipSpec(clip_len=frames, crop_size=side, normalisation="clip", temporal_residual=True, normal_flow=True)
     clips = torch.randint(0, 256, (args.batch, 3, frames, side, side), dtype=torch.uint8)
     labels = torch.randint(0, 6, (args.batch,))
-    step = train_step(spec, clips, labels, args.width, precision)
-    step()  # oneDNN creates its kernels on the first call
+    step = train_step(spec, clips, labels, args.width, precision, compile=args.compile)
+    start = time.perf_counter()
+    step()  # oneDNN creates its kernels on the first call (and torch.compile compiles)
+    first = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(args.steps):
         step()
@@ -54,7 +58,8 @@ def main() -> None:
     print(f"CPU, {torch.get_num_threads()} threads, ATen kernels {torch.backends.cpu.get_cpu_capability()}, "
           f"{precision}; fp32 matmul {matmul_gflops(torch.float32):.0f} GFLOP/s; stts-a width {args.width}, clip "
           f"{args.clip}, batch {args.batch}: {seconds * 1000:.0f} ms a step unprofiled ({args.batch / seconds:.1f} "
-          f"train clips/s), profiled over {args.steps} steps\n")
+          f"train clips/s), profiled over {args.steps} steps; the first step {first:.1f} s"
+          f"{' (torch.compile)' if args.compile else ''}\n")
     events = profiler.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     print("| operator | ms a step (own time) | share | calls a step |\n|---|---:|---:|---:|")

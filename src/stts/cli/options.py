@@ -99,7 +99,7 @@ OPTIONS: dict[str, Option] = {option.dest: option for option in [
            "(default: --crop-size pixels at the stored scale, the seed's way)", {"type": float}),
     Option("--train-views", "training: a square of a random fraction in [LO, HI] of the short side, resized to "
            "--crop-size", {"type": parse_range, "metavar": "LO,HI"}),
-    Option("--region", "the shape of --view's and --train-views' regions: square (a fraction of the short side; a "
+    Option("--region", "the shape of --view's and --train-views' regions: square (the default: a fraction of the short side; a "
            "wider frame's sides are cut away) or frame (that fraction of each side: 1.0 is the whole frame, squeezed "
            "to the square crop)", {"choices": REGIONS}),
     _switch("--hflip", "whether training mirrors clips (default: as the data set says)"),

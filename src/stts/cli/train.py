@@ -26,9 +26,7 @@ GROUPS: dict[str, list[tuple[str, str | None, Any]]] = {
         ("crop_size", "crop side in pixels (default 112)", None),
         ("view", None, None),
         ("train_views", None, None),
-        ("region", "the shape of --view's and --train-views' regions: square (default: a fraction of the short side; "
-                   "a wider frame's sides are cut away) or frame (that fraction of each side: 1.0 is the whole frame, "
-                   "squeezed to the square crop)", None),
+        ("region", None, None),
         ("hflip", None, None),
         ("normalisation", "fixed (default, the seed's: values / 255) or clip: each clip standardised by its own "
                           "per-channel mean and standard deviation", None),

@@ -17,6 +17,7 @@ from stts.data.drawing import colour_of_luma, textured_background
 from stts.data.motion import FAMILIES, MOTIONS, render_scene
 from stts.data.synthetic import write_avi
 from stts.engine.inspect import CAMERA_MOTION, CAMERA_SHARE, camera_evidence, decide_stabilise, typical_camera_motion
+from stts.engine.presets import PRESETS
 
 SIDE = 48
 
@@ -181,10 +182,11 @@ def still_data(tmp_path_factory):
 
 def preset_clips(root) -> ClipDataset:
     """The training clips --stabilise auto looks at under --preset small: 16 frames spanning the median video,
-    the whole short side resized to 48 pixels."""
+    the preset's view (its region at 1.0) resized to 48 pixels."""
     stored = read_spec(root)
     frames = float(np.median(ClipDataset(root, "train", stored.replace(view=1.0)).frame_counts()))
-    return ClipDataset(root, "train", stored.with_sampling(16, ClipSpec.spanning_stride(16, frames), 48, 1.0, None))
+    return ClipDataset(root, "train", stored.with_sampling(16, ClipSpec.spanning_stride(16, frames), 48, 1.0, None,
+                                                           region=PRESETS["small"]["region"]))
 
 
 def test_a_moving_object_under_a_still_camera_does_not_turn_stabilisation_on(still_data):

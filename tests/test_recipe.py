@@ -4,6 +4,7 @@ the input options one typed group; `stts train --config` reruns a recipe."""
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from stts.cli import main
@@ -44,10 +45,26 @@ def test_the_resolver_decides_every_auto_into_a_new_config_and_leaves_the_given_
 
 def test_the_region_goes_from_the_option_to_the_runs_clip_spec(prepared, tmp_path):
     options = {"data_type": str(prepared), "preset": "small", "clip_len": 8, "crop_size": 32, "out": str(tmp_path)}
-    assert resolve_recipe(resolve_config(options), prepared).spec.region == "square"
-    framed = resolve_recipe(resolve_config({**options, "region": "frame"}), prepared).spec
-    assert framed.region == "frame" and "the whole frame resized to 32x32" in framed.describe()
+    framed = resolve_recipe(resolve_config(options), prepared).spec
+    assert framed.region == "frame" and "the whole frame resized to 32x32" in framed.describe()  # the preset's
+    assert resolve_recipe(resolve_config({**options, "region": "square"}), prepared).spec.region == "square"
+    assert resolve_config({"data_type": str(prepared), "out": str(tmp_path / "seed")}).region == "square"  # the seed's
     assert "region" in OPTIONS and "region" in TrainConfig.option_names()
+
+
+@pytest.mark.parametrize("shape", [(128, 170), (128, 228), (170, 128)])
+def test_the_presets_views_keep_a_frames_sides(prepared, tmp_path, shape):
+    """The README's claim: --preset small evaluates the whole frame and trains on 80-100 % of each side, whatever the
+    frame's shape (4:3, 16:9, portrait); the square of the short side kept 75 %, 56 % and 75 % of the longer side."""
+    spec = resolve_recipe(resolve_config({"data_type": str(prepared), "preset": "small", "out": str(tmp_path)}),
+                          prepared).spec
+    height, width = shape
+    assert spec.eval_samples(100, height, width)[0].box == (0, 0, height, width)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        top, left, box_h, box_w = spec.train_sample(100, height, width, rng).box
+        assert box_h >= 0.8 * height - 1 and box_w >= 0.8 * width - 1
+        assert 0 <= top <= height - box_h and 0 <= left <= width - box_w
 
 
 def test_a_new_input_option_is_one_field_and_one_flag():

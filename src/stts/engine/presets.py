@@ -24,8 +24,13 @@ from ..choices import AUTO
 # (engine.inspect.decide_stabilise).
 # normal flow: without it motion-slow needed 40 epochs for 92.5 % test top-1; with it 15 gave 97.5 % (issue 10's
 # note, and the motion suite's table in the README).
+# region frame: the view is the whole frame (training: 80-100 % of each side), squeezed to the square crop. The
+# square of the short side never saw a 4:3 frame's sides: a third of the motion suite's training clips lost over a
+# quarter of what moves (benchmarks/bench_crop_coverage.py; frame: 3-23 %), and side by side on the same data and
+# seeds frame learned as well or better (docs/motion-suite.md, "The view's shape").
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {"width": 16, "clip_len": 16, "clip_stride": AUTO, "crop_size": 48, "view": 1.0, "train_views": (0.8, 1.0),
+              "region": "frame",
               "normalisation": "clip", "temporal_residual": True, "normal_flow": True, "stabilise": AUTO,
               "batch_size": 8, "lr": 3e-3, "lr_schedule": "cosine", "epochs": 18, "precision": AUTO},
 }

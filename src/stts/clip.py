@@ -127,10 +127,10 @@ class ClipSpec:
     clip_len: int = 32  # frames a clip
     clip_stride: int = 1  # stored frames from one clip frame to the next
     crop_size: int = 112  # the network sees crop_size x crop_size
-    # eval: the centre region (see region) of this fraction of the short side, resized to crop_size;
+    # eval: the centre region (see region) of this fraction of the frame, resized to crop_size;
     # None: crop_size pixels at the stored scale, unresized (the seed's way)
     view: float | None = None
-    # train: a region (see region) of a random fraction in [lo, hi] of the short side, resized to crop_size;
+    # train: a region (see region) of a random fraction in [lo, hi] of the frame, resized to crop_size;
     # None: crop_size pixels at the stored scale at a random place (the seed's way)
     train_views: tuple[float, float] | None = None
     # the shape of the region view and train_views take: "square" (a fraction of the short side, the sides of a

@@ -95,13 +95,13 @@ OPTIONS: dict[str, Option] = {option.dest: option for option in [
     Option("--clip-stride", "stored frames from one clip frame to the next; auto: the largest with which a clip spans "
            "no more than the median training video", {"type": parse_number_or_auto, "metavar": "N|auto"}),
     Option("--crop-size", "crop side in pixels", {"type": int}),
-    Option("--view", "evaluation: the centre square of this fraction of the frame's short side, resized to --crop-size "
+    Option("--view", "evaluation: the centre region (--region) of this fraction of the frame, resized to --crop-size "
            "(default: --crop-size pixels at the stored scale, the seed's way)", {"type": float}),
-    Option("--train-views", "training: a square of a random fraction in [LO, HI] of the short side, resized to "
-           "--crop-size", {"type": parse_range, "metavar": "LO,HI"}),
-    Option("--region", "the shape of --view's and --train-views' regions: square (the default: a fraction of the short side; a "
-           "wider frame's sides are cut away) or frame (that fraction of each side: 1.0 is the whole frame, squeezed "
-           "to the square crop)", {"choices": REGIONS}),
+    Option("--train-views", "training: a region (--region) of a random fraction in [LO, HI] of the frame at a random "
+           "place, resized to --crop-size", {"type": parse_range, "metavar": "LO,HI"}),
+    Option("--region", "the shape of --view's and --train-views' regions: square (the seed's: a fraction of the short "
+           "side; a wider frame's sides are cut away) or frame (--preset small's: that fraction of each side, 1.0 is "
+           "the whole frame squeezed to the square crop)", {"choices": REGIONS}),
     _switch("--hflip", "whether training mirrors clips (default: as the data set says)"),
     Option("--normalisation", "fixed (the seed's: values / 255) or clip: each clip standardised by its own "
            "per-channel mean and standard deviation", {"choices": ("fixed", "clip")}, ("--normalization",)),

@@ -2,6 +2,8 @@
 
 import argparse
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import stts.cli
@@ -56,3 +58,15 @@ def test_train_help_is_in_groups_and_the_seed_flags_still_parse(capsys):
                                       "clip", "--no-tensorboard"])
     assert (args.data_type, args.epochs, args.batch_size, args.gpu_ids, args.model_type) == ("hmdb51", 3, 4, "0", "c3d")
     assert (args.clip_len, args.normalisation, args.tensorboard) == (8, "clip", False)
+
+
+def test_as_the_process_command_the_collector_is_frozen_and_on_and_a_list_leaves_it_alone():
+    """`stts` as a process freezes the long-lived objects of its imports (a quarter of a short `stts infer`'s
+    wall time went to collecting over them); collection itself stays on for the command, and a caller passing
+    a list (the tests, the API) keeps its collector as it was."""
+    script = ("import gc, sys; from stts.cli import main; frozen = gc.get_freeze_count(); "
+              "code = main(['models']); after_list = gc.get_freeze_count(); sys.argv = ['stts', 'models']; "
+              "code += main(); print(code, frozen == after_list, gc.isenabled(), gc.get_freeze_count() > after_list)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "0 True True True"

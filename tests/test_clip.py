@@ -76,7 +76,7 @@ def test_scaled_train_views_and_the_evaluation_view():
 def test_a_frame_region_keeps_the_frames_shape_and_sees_its_sides(height, width):
     # a figure at the side of a 3:2 frame is cut away by the square of the short side, kept by the frame's region
     spec = ClipSpec(clip_len=2, crop_size=16, view=1.0, train_views=(0.5, 1.0), region="frame")
-    (whole,) = spec.eval_samples(10, height, width, crops=3)[1:2]
+    (whole,) = spec.eval_samples(10, height, width, crops=3)  # its three crops are one region
     assert whole.box == (0, 0, height, width)
     rng = np.random.default_rng(1)
     boxes = [spec.train_sample(10, height, width, rng).box for _ in range(200)]
@@ -101,6 +101,19 @@ def test_a_frame_region_keeps_the_frames_shape_and_sees_its_sides(height, width)
         ClipSpec(region="frame")
     with pytest.raises(SttsError, match="region must be one of square, frame"):
         ClipSpec(view=1.0, region="circle")
+
+
+@pytest.mark.parametrize("height, width", [(120, 160), (120, 120), (160, 90)])
+def test_three_crops_are_three_regions_unless_the_region_is_the_whole_frame(height, width):
+    whole = ClipSpec(clip_len=4, crop_size=16, view=1.0, region="frame")
+    samples = whole.eval_samples(40, height, width, windows=2, crops=3)
+    assert [s.box for s in samples] == [(0, 0, height, width)] * 2 and whole.distinct_crops(3) == 1
+    for spec in (whole.replace(view=0.8), ClipSpec(clip_len=4, crop_size=16, view=0.9),
+                 ClipSpec(clip_len=4, crop_size=16)):
+        boxes = [s.box for s in spec.eval_samples(40, height, width, windows=2, crops=3)]
+        assert len(boxes) == 6 and len(set(boxes[:3])) == 3 and boxes[3:] == boxes[:3], spec
+        assert spec.distinct_crops(3) == 3 and spec.distinct_crops(1) == 1
+    assert whole.distinct_crops(1) == 1
 
 
 def test_the_seeds_view_is_an_unscaled_crop():

@@ -54,6 +54,23 @@ def test_train_writes_the_run_folder_and_says_it_uses_the_cpu(trained, capsys):
         assert "stts train: c3d (width 8)" in printed and ", CPU, fp32;" in printed
 
 
+def test_evaluate_takes_one_crop_of_a_whole_frame_region_and_says_so(trained, tmp_path, capsys):
+    """`--views 2x3` of a checkpoint whose evaluation region is the whole frame: three crops would be one region
+    three times (three times the work, the same scores): 2x1 is evaluated, and the summary and a line say so."""
+    state = ckpt.load_checkpoint(trained / "best.pt")
+    state["spec"] = ckpt.checkpoint_spec(state).replace(view=1.0, region="frame").to_dict()
+    framed = ckpt.save_checkpoint({k: v for k, v in state.items() if k not in ("format", "version")},
+                                  tmp_path / "framed.pt")
+    capsys.readouterr()
+    assert main(["evaluate", str(framed), "--views", "2x3", "--json", "--workers", "0", "--precision", "fp32",
+                 "--out", str(tmp_path / "eval")]) == 0
+    printed = capsys.readouterr()
+    summary = json.loads(printed.out)
+    assert (summary["views"], summary["views_asked"], summary["videos"]) == ("2x1", "2x3", 8)
+    assert "--views 2x3: the checkpoint's evaluation region is the whole frame" in printed.err
+    assert "evaluated 2x1" in printed.err
+
+
 def test_evaluate_reports_clip_and_video_accuracy(trained, tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(trained / "best.pt"), "--views", "2x3", "--json", "--workers", "0",
@@ -62,7 +79,7 @@ def test_evaluate_reports_clip_and_video_accuracy(trained, tmp_path, capsys):
     for key in ("clip_top1", "clip_top5", "video_top1", "video_top5"):
         assert 0 <= summary[key] <= 100
     assert summary["clip_top5"] == 100.0  # 4 classes: the true one is always in the top 5
-    assert summary["videos"] == 8 and summary["views"] == "2x3"
+    assert summary["videos"] == 8 and summary["views"] == summary["views_asked"] == "2x3"
     state = ckpt.load_checkpoint(trained / "best.pt")
     assert summary["clip_top1"] == pytest.approx(state["history"][-1]["test_top1_accuracy"], abs=1e-6) or \
         state["best_metric"] != state["history"][-1]["val_top1_accuracy"]

@@ -360,11 +360,20 @@ class ClipSpec:
         flip = bool(rng.integers(0, 2)) if self.hflip else False
         return ClipSample(self.window_indices(start, num_frames), (top, left, box_h, box_w), flip)
 
+    def distinct_crops(self, crops: int) -> int:
+        """How many different regions ``crops`` evaluation crops (1 or 3) of any frame are: 1 where the region is the
+        whole frame (``region`` frame at ``view`` 1.0), whose start, centre and end are the same pixels."""
+        return 1 if self.region == "frame" and self.view == 1 else crops
+
     def eval_samples(self, num_frames: int, height: int, width: int, windows: int = 1,
                      crops: int = 1) -> list[ClipSample]:
-        """``windows`` evenly spaced clips x ``crops`` regions (1: centre; 3: start, centre, end of the longer side)."""
+        """``windows`` evenly spaced clips x ``crops`` regions (1: centre; 3: start, centre, end of the longer side).
+
+        Three crops of the whole frame are one (``distinct_crops``): then one region a window, not three copies.
+        """
         if crops not in (1, 3):
             raise SttsError(f"crops must be 1 or 3, got {crops}")
+        crops = self.distinct_crops(crops)
         box_h, box_w = self.view_size(height, width)
         top, left = (height - box_h) // 2, (width - box_w) // 2
         boxes = [(top, left)]

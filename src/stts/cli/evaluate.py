@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from .options import add as option
 
@@ -18,7 +19,8 @@ def add_parser(subparsers) -> None:
     add = parser.add_argument
     add("checkpoint", metavar="CKPT", help="a checkpoint written by `stts train` (best.pt or last.pt)")
     add("--split", choices=("test", "val"), default="test", help="split to evaluate (default test)")
-    add("--views", default="10x3", help="WINDOWSxCROPS per video for video accuracy, crops 1 or 3 (default 10x3)")
+    add("--views", default="10x3", help="WINDOWSxCROPS per video for video accuracy, crops 1 or 3 (default 10x3; "
+                                        "one crop where the evaluation region is the whole frame)")
     option(parser, "data_type", "data set (default: the one it was trained on)")
     option(parser, "data_root", "where prepared data sets live (default: the run's)")
     option(parser, "batch_size", "clips per batch", 16)
@@ -38,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoint, split=args.split, views=args.views, data_type=args.data_type, data_root=args.data_root,
         batch_size=args.batch_size, workers=args.workers, precision=args.precision, out=args.out, device=args.device,
     )
+    if summary["views"] != summary["views_asked"]:
+        print(f"stts evaluate: --views {summary['views_asked']}: the checkpoint's evaluation region is the whole frame "
+              f"(--region frame at --view 1.0), so its 3 crops are one; evaluated {summary['views']}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
         return 0

@@ -81,6 +81,7 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", views: str = "10x
                         "evaluate it on the data it was trained on")
     k, model, device, autocast = len(classes), loaded.model, loaded.device, loaded.autocast
     clip = video_metrics(model, clip_set, spec, k, batch_size, workers, device, autocast, f"{split} clips")
+    asked, crops = f"{windows}x{crops}", spec.distinct_crops(crops)
     video_set = ClipDataset(root, split, spec, windows=windows, crops=crops)
     video = video_metrics(model, video_set, spec, k, max(1, batch_size // (windows * crops)), workers, device,
                           autocast, f"{split} videos {windows}x{crops}")
@@ -90,7 +91,7 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", views: str = "10x
     clip_per_class, video_per_class = per_class_accuracy(clip.confusion), per_class_accuracy(video.confusion)
     summary = {
         "checkpoint": str(path), "data_type": data_type, "split": split, "videos": video.count,
-        "views": f"{windows}x{crops}", "precision": loaded.precision,
+        "views": f"{windows}x{crops}", "views_asked": asked, "precision": loaded.precision,
         "clip_top1": clip.top1, "clip_top5": clip.top5, "clip_loss": clip.loss,
         "video_top1": video.top1, "video_top5": video.top5, "video_loss": video.loss,
         "per_class": {name: {"videos": int(video.confusion[i].sum()), "clip_top1": _number(clip_per_class[i]),

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from device_kind import cpu_info, cpu_kind
 from stts.data.motion import SUITE
-from stts.engine.train import improves
+from stts.engine.stopping import best_epoch
 
 
 def stts(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -55,10 +55,7 @@ def curve(run: Path) -> dict[str, object]:
     """The train top-1 of the last three epochs, the best val epoch and the epochs run, from statistics.csv."""
     with open(run / "statistics.csv", newline="") as file:
         rows = list(csv.DictReader(file))
-    best, top1, loss = rows[0], -1.0, float("inf")
-    for row in rows:  # the epoch of best.pt, chosen as stts train chooses it
-        if improves(float(row["val_top1_accuracy"]), float(row["val_loss"]), top1, loss):
-            best, top1, loss = row, float(row["val_top1_accuracy"]), float(row["val_loss"])
+    best = rows[best_epoch([float(row["val_loss"]) for row in rows]) - 1]  # best.pt's epoch, as stts train chooses it
     return {"train_top1": [float(row["train_top1_accuracy"]) for row in rows[-3:]], "best_epoch": int(best["epoch"]),
             "epochs": int(rows[-1]["epoch"])}
 

@@ -72,7 +72,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "train", help="train a network (one process per GPU with --gpu_ids 0,1; many machines via torchrun)",
         description="Train with the seed's recipe: Adam, cross-entropy, ReduceLROnPlateau on the val loss; "
-                    "the checkpoint with the best val top-1 (ties: the lower val loss) is kept as best.pt, "
+                    "the epoch with the lowest val loss (the mean of 3 epochs, robust to a small val split) is kept as best.pt, "
                     "the last epoch as last.pt. "
                     f"--preset small ({SMALL}) suits a CPU; the built-in data sets use it unless told otherwise.",
     )

@@ -14,7 +14,9 @@ points before). The rule reads the mean val loss of the last ``SMOOTHING`` epoch
 average lagged a plateau by 5 epochs and more on a steadily falling loss) and calls a plateau only
 when that has not improved by ``MIN_DELTA`` for ``--patience`` epochs *and* the train top-1 (its trend
 over the last 2 x patience + 1 epochs) has gained under ``TRAIN_GAIN`` points over the same epochs: a run
-that still learns its training set is not stopped by a noisy val split.
+that still learns its training set is not stopped by a noisy val split. best.pt is chosen on the same smoothed val
+loss (``smoothed_val_loss``), not on one epoch's val top-1: on 60 val videos one lucky epoch reached 100 % early and
+kept a checkpoint 5 points worse on test than the run's end (docs/training.md, "Which epoch is best.pt").
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class Stopping:
         """After ``epoch``: update the smoothed val loss and start the cool-down on a plateau or near --epochs."""
         self.val_loss.append(val_loss)
         self.train_top1.append(train_top1)
-        smoothed = sum(self.val_loss[-SMOOTHING:]) / len(self.val_loss[-SMOOTHING:])
+        smoothed = smoothed_val_loss(self.val_loss)
         if smoothed < self.best * (1 - MIN_DELTA):
             self.best, self.since_best = smoothed, 0
         else:
@@ -112,6 +114,22 @@ class Stopping:
                 setattr(self, key, value)
         if self.cause in ("epochs", "budget") and (self.cause == "budget" or self.max_epochs > state["max_epochs"]):
             self.decay_from, self.decay_epochs, self.reason, self.cause = None, 0, "", ""
+
+
+def smoothed_val_loss(val_losses: list[float]) -> float:
+    """The val loss as the plateau rule and the choice of best.pt read it: the mean of the last ``SMOOTHING`` epochs'
+    (fewer at the start); infinity when the last is NaN (a diverged epoch), and an earlier NaN left out of the mean."""
+    if not val_losses or math.isnan(val_losses[-1]):
+        return math.inf
+    recent = [value for value in val_losses[-SMOOTHING:] if not math.isnan(value)]
+    return sum(recent) / len(recent)
+
+
+def best_epoch(val_losses: list[float]) -> int:
+    """Which of the epochs with these val losses (1 = the first) best.pt keeps: the lowest ``smoothed_val_loss``, the
+    earliest of equal ones."""
+    scores = [smoothed_val_loss(val_losses[:end]) for end in range(1, len(val_losses) + 1)]
+    return 1 + scores.index(min(scores))
 
 
 def smoothed_gain(values: list[float], patience: int) -> float:

@@ -1,8 +1,8 @@
 """The training loop: ``train_one_epoch``, ``evaluate`` and ``fit``, read top to bottom.
 
 The seed's recipe: Adam, cross-entropy, ReduceLROnPlateau (factor 0.1) on the val loss (or a
-cosine schedule), train/val/test measured every epoch and the checkpoint with the best val top-1
-kept (of equal ones, the one with the lower val loss: a small val split ties often).
+cosine schedule), train/val/test measured every epoch and the checkpoint of the lowest smoothed val loss
+(the mean of the last 3 epochs', ``stopping.smoothed_val_loss``) kept as best.pt.
 Device, precision, DDP and the clip spec are decided before the loop (``start_run``), so the
 loop has no branches on them.
 """
@@ -38,7 +38,7 @@ from .recipe import resolve_recipe
 from .reporting import SPLITS, Reporter
 from .rng import capture_rng, restore_rng, seed_everything
 from .signals import StopRequested, graceful_stop
-from .stopping import MIN_VAL_VIDEOS, Stopping
+from .stopping import MIN_VAL_VIDEOS, Stopping, best_epoch, smoothed_val_loss
 from .stopping import describe as describe_stopping
 
 
@@ -124,7 +124,8 @@ def fit(config: TrainConfig, context: Context | None = None, datasets: dict[str,
     if context.is_main:
         ended = f" after epoch {completed} of at most {config.epochs} ({run.stopping.reason})" \
             if completed < config.epochs else ""
-        print(f"stts train: done{ended}; best val top-1 {run.best:.2f} %, {run.folder / 'best.pt'}")
+        print(f"stts train: done{ended}; best.pt is epoch {run.best_epoch} (the lowest val loss, mean of 3 epochs), "
+              f"val top-1 {run.best:.2f} %, {run.folder / 'best.pt'}")
     return {"model": run.model, "history": run.history, "interrupted": False, "run": run.folder, "metrics": metrics}
 
 
@@ -150,8 +151,9 @@ class TrainingRun:
     asked: TrainConfig | None = None  # the config as given, AUTO values and all (saved, so that a resume decides alike)
     reporter: Reporter | None = None
     history: list[dict] = field(default_factory=list)
-    best: float = -1.0
-    best_loss: float = math.inf
+    best: float = -1.0  # val top-1 of best.pt's epoch
+    best_loss: float = math.inf  # its smoothed val loss, which chose it
+    best_epoch: int = 0
     start_epoch: int = 1
     stopping: Stopping = field(default_factory=lambda: Stopping(max_epochs=1))
     elapsed: float = 0.0  # seconds of the epochs trained so far, over every resume (what --time-budget counts)
@@ -296,9 +298,9 @@ def run_epoch(run: TrainingRun, epoch: int, stop) -> dict[str, EpochMetrics]:
     for split in SPLITS:
         row.update(metrics[split].as_row(split))
     run.history.append(row)
-    improved = improves(metrics["val"].top1, metrics["val"].loss, run.best, run.best_loss)
+    improved = best_epoch(run.stopping.val_loss) == len(run.stopping.val_loss)
     if improved:
-        run.best, run.best_loss = metrics["val"].top1, metrics["val"].loss
+        run.best, run.best_loss, run.best_epoch = metrics["val"].top1, smoothed_val_loss(run.stopping.val_loss), epoch
     save(run, epoch, best_epoch=improved)
     if run.reporter:
         run.reporter.epoch(run.history, {s: m.confusion for s, m in metrics.items()}, lr)
@@ -325,7 +327,7 @@ RESUME_ONLY = ("optimizer", "scheduler", "scaler", "rng")
 
 
 def save(run: TrainingRun, epoch: int, best_epoch: bool) -> None:
-    """last.pt every epoch (and best.pt on a better val top-1), with the clip spec and the precision used.
+    """last.pt every epoch (and best.pt on a lower smoothed val loss), with the clip spec and the precision used.
 
     best.pt is for use (inference, evaluation, export, a warm start), so it leaves out what only a resume reads
     (the optimizer's moments, the schedulers, the random states): a third of last.pt's size at width 16, and
@@ -340,6 +342,7 @@ def save(run: TrainingRun, epoch: int, best_epoch: bool) -> None:
         "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(), "epoch": epoch, "rng": rngs,
         "config": (run.asked or run.config).to_dict(), "classes": run.classes, "spec": run.spec.to_dict(),
         "precision": run.precision, "dataset": run.dataset, "best_metric": run.best, "best_loss": run.best_loss,
+        "best_epoch": run.best_epoch,
         "history": run.history, "stopping": run.stopping.state_dict(), "elapsed": run.elapsed,
         "largest_activation": run.largest_activation,
     }
@@ -354,7 +357,7 @@ def restore_run(run: TrainingRun, state: dict[str, Any]) -> None:
     load_scheduler(run.scheduler, state["scheduler"], run.optimizer)
     run.scaler.load_state_dict(state["scaler"])
     run.history, run.best, run.start_epoch = list(state["history"]), state["best_metric"], state["epoch"] + 1
-    run.best_loss = state.get("best_loss", math.inf)
+    run.best_loss, run.best_epoch = state.get("best_loss", math.inf), state.get("best_epoch", 0)
     run.stopping.load_state_dict(state.get("stopping", {}))
     run.elapsed = state.get("elapsed", 0.0)
     rng = state["rng"]
@@ -429,11 +432,6 @@ def out_of_memory(error: BaseException) -> bool:
 def where(context: Context) -> str:
     device = context.device.type.upper() if context.device.type == "cpu" else str(context.device)
     return f"{context.world_size} processes ({device}...)" if context.distributed else device
-
-
-def improves(top1: float, loss: float, best_top1: float, best_loss: float) -> bool:
-    """A higher val top-1, or the same with a lower val loss."""
-    return top1 > best_top1 or (top1 == best_top1 and loss < best_loss)
 
 
 def make_optimizer(parameters, config: TrainConfig) -> torch.optim.Optimizer:

@@ -36,6 +36,8 @@ def main() -> None:
           "test top-1 | last epoch's test top-1 |\n|---|---:|---:|---:|---:|---:|")
     scores: dict[str, list[float]] = {"single": [], "smoothed": [], "last": []}
     for run in sorted(args.runs):
+        if not (run / "statistics.csv").is_file():
+            raise SystemExit(f"{run}: no statistics.csv in it, so not a run folder of `stts train`")
         with open(run / "statistics.csv", newline="") as file:
             rows = [{key: float(value) for key, value in row.items()} for row in csv.DictReader(file)]
         single, smoothed = best_single_val_top1(rows), best_epoch([row["val_loss"] for row in rows])

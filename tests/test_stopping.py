@@ -6,7 +6,7 @@ from conftest import moving_squares
 from stts import checkpoint as ckpt
 from stts.engine.config import TrainConfig
 from stts.engine.stopping import MIN_COOLDOWN, Stopping, smoothed_gain
-from stts.engine.train import fit
+from stts.engine.train import ending_line, fit
 from stts.errors import SttsError
 
 BASE = dict(data_type="tiny", model_type="stts", width=8, clip_len=8, crop_size=32, batch_size=4, lr=1e-3,
@@ -101,3 +101,19 @@ def test_the_time_budget_counts_every_resume_and_more_epochs_continue_a_run_that
     with pytest.raises(SttsError, match="already ended after 3 epochs .*--time-budget leaves"):
         fit(budget, datasets=data, resume=True)  # less than an epoch of the budget is left
     assert ckpt.load_checkpoint(run / "last.pt")["epoch"] == 3
+
+
+def test_the_end_line_speaks_of_a_cool_down_only_where_the_learning_rate_has_one(tmp_path, capsys):
+    """The demo (cosine, --epochs 6) printed "a cool-down of 2 epoch(s) after epoch 4: --epochs 6 is near", which
+    its learning rate never felt: the cosine keeps its own rates; only until-plateau cools down."""
+    data = moving_squares(sizes=(8, 4, 4))
+    fit(TrainConfig(**BASE, lr_schedule="cosine", epochs=3, out=str(tmp_path / "cosine")), datasets=data)
+    assert "cool-down" not in capsys.readouterr().out
+    fit(TrainConfig(**BASE, lr_schedule="until-plateau", epochs=3, out=str(tmp_path / "plateau")), datasets=data)
+    assert "stts train: a cool-down of 2 epoch(s) after epoch 1: --epochs 3 is near" in capsys.readouterr().out
+    rule = Stopping(max_epochs=10)
+    rule.begin(4, 2, "--time-budget leaves 50 s, 2 epoch(s)", "budget")
+    cosine = TrainConfig(**BASE, lr_schedule="cosine", epochs=10, time_budget=100.0)
+    assert ending_line(rule, cosine, 4) == "the run ends after epoch 6: --time-budget leaves 50 s, 2 epoch(s)"
+    assert ending_line(rule, TrainConfig(**BASE, lr_schedule="until-plateau", epochs=10), 4).startswith(
+        "a cool-down of 2 epoch(s) after epoch 4")

@@ -246,7 +246,7 @@ class Run:
 
     @property
     def best(self) -> Path:
-        """The checkpoint of the best epoch on the val split (``best.pt``)."""
+        """The checkpoint of the best epoch on the val split, the lowest val loss over 3 epochs (``best.pt``)."""
         return self.folder / "best.pt"
 
     @property

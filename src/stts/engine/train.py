@@ -290,9 +290,9 @@ def run_epoch(run: TrainingRun, epoch: int, stop) -> dict[str, EpochMetrics]:
     run.stopping.observe(epoch, metrics["val"].loss, metrics["train"].top1)
     if config.time_budget:
         run.stopping.budget(epoch, config.time_budget - run.elapsed, seconds)
-    if run.reporter and not decaying and run.stopping.decay_from is not None and epoch < config.epochs:
-        ending = f"a cool-down of {run.stopping.decay_epochs} epoch(s)" if run.stopping.decay_epochs else "the end"
-        print(f"stts train: {ending} after epoch {epoch}: {run.stopping.reason}", flush=True)
+    line = ending_line(run.stopping, config, epoch) if not decaying and run.stopping.decay_from is not None else ""
+    if run.reporter and line and epoch < config.epochs:
+        print(f"stts train: {line}", flush=True)
     step_scheduler(run.scheduler, metrics["val"].loss)
     row = {"epoch": epoch}
     for split in SPLITS:
@@ -307,6 +307,18 @@ def run_epoch(run: TrainingRun, epoch: int, stop) -> dict[str, EpochMetrics]:
         print(summary_line(epoch, config.epochs, metrics, lr, trained, time.perf_counter() - started, improved),
               flush=True)
     return metrics
+
+
+def ending_line(stopping: Stopping, config: TrainConfig, epoch: int) -> str:
+    """What the stopping rule decided after ``epoch``, as the learning rate will feel it: until-plateau cools down
+    over the epochs left; another schedule keeps its own rates and only ends sooner (a time budget), and its
+    approach to --epochs is no news (the start line said how many)."""
+    if config.lr_schedule == "until-plateau":
+        ending = f"a cool-down of {stopping.decay_epochs} epoch(s)" if stopping.decay_epochs else "the end"
+        return f"{ending} after epoch {epoch}: {stopping.reason}"
+    if stopping.cause == "budget":
+        return f"the run ends after epoch {epoch + stopping.decay_epochs}: {stopping.reason}"
+    return ""
 
 
 def evaluation_model(run: TrainingRun) -> nn.Module:

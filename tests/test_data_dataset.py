@@ -49,6 +49,19 @@ def test_augmentation_does_not_depend_on_workers(prepared):
     assert pickle.loads(pickle.dumps(dataset)).videos == dataset.videos
 
 
+def test_workers_that_outlive_an_epoch_draw_the_next_epochs_clips(prepared):
+    """Training keeps its loader workers for the whole run (persistent_workers): each epoch they must read the
+    epoch the main process set after they started, and draw what a loader without workers draws."""
+    dataset = ClipDataset(prepared, "train", sampling(prepared, 8, 40), train=True, seed=3)
+    persistent = DataLoader(dataset, batch_size=2, num_workers=2, persistent_workers=True)
+    drawn = {}
+    for epoch in (1, 2, 3):
+        dataset.set_epoch(epoch)
+        drawn[epoch] = torch.cat([b for b, _ in persistent])
+        assert torch.equal(drawn[epoch], torch.cat([b for b, _ in DataLoader(dataset, batch_size=2)]))
+    assert not torch.equal(drawn[1], drawn[2]) and not torch.equal(drawn[2], drawn[3])
+
+
 def test_eval_is_centre_and_multiview_stacks_views(prepared):
     single = ClipDataset(prepared, "test", sampling(prepared, 8, 40))
     views = ClipDataset(prepared, "test", sampling(prepared, 8, 40), windows=2, crops=3)

@@ -119,7 +119,7 @@ OPTIONS: dict[str, Option] = {option.dest: option for option in [
            {"type": parse_switch, "metavar": "on|off|auto"}, ("--stabilize",)),
     # stts train: the recipe and the run
     Option("--preset", "settings for a small CPU; options given still win", {"choices": None}),
-    Option("--epochs", "epochs", {"type": int}, ("--num-epochs",)),
+    Option("--epochs", "epochs (with until-plateau, the most)", {"type": int}, ("--num-epochs",)),
     Option("--lr", "learning rate", {"type": float}),
     Option("--weight-decay", "weight decay (the seed's 5e-4; with adamw, 0.01-0.05 is usual)", {"type": float}),
     Option("--optimizer", "adam (the seed's: the weight decay as an L2 term of the loss) or adamw (the decay "
@@ -129,7 +129,7 @@ OPTIONS: dict[str, Option] = {option.dest: option for option in [
            "improving, then down to 0 over a cool-down of a quarter of the epochs so far, and stop; --epochs is the "
            "most)", {"choices": ("plateau", "cosine", "until-plateau")}),
     Option("--patience", "until-plateau: epochs without a 1 %% better val loss (mean of 3 epochs) (while train top-1 gains under "
-           "2 points) before the cool-down", {"type": int}),
+           "2 points, and train or val top-1 is at least 90 %%) before the cool-down", {"type": int}),
     Option("--time-budget", "seconds of training for the whole run, resumes included: the run ends within it (with "
            "until-plateau, after a cool-down)", {"type": float, "metavar": "SECONDS"}),
     Option("--lr-patience", "plateau schedule: epochs without a better val loss before the learning rate drops 10x",

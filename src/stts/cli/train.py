@@ -44,7 +44,7 @@ GROUPS: dict[str, list[tuple[str, str | None, Any]]] = {
     ],
     "recipe": [
         ("preset", f"settings for a small CPU: {SMALL}; options given still win", None),
-        ("epochs", "epochs (default 100)", None),
+        ("epochs", "epochs (default 100); with until-plateau, the most", None),
         ("batch_size", "clips a step (default 16); with several GPUs or machines each process takes its share, as "
                        "the seed's DataParallel did", None),
         ("lr", "learning rate (default 1e-4)", None),
@@ -53,7 +53,7 @@ GROUPS: dict[str, list[tuple[str, str | None, Any]]] = {
         ("lr_schedule", None, None),
         ("lr_patience", None, None),
         ("patience", "until-plateau: epochs without a 1 %% better val loss (mean of 3 epochs) (while train top-1 gains under 2 "
-                     "points) before the cool-down (default 3)", None),
+                     "points, and train or val top-1 is at least 90 %%) before the cool-down (default 3)", None),
         ("time_budget", None, None),
         ("seed", "random seed (default 0)", None),
         ("precision", "auto (default: bf16 where the hardware runs it natively, else fp32), bf16, fp16 (CUDA, with "

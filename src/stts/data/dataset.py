@@ -69,7 +69,8 @@ class ClipDataset(Dataset):
     """Clips of one split of a prepared data set, as uint8 (3, T, H, W) tensors, made as ``spec`` says.
 
     ``train``: one random clip (``ClipSpec.train_sample``) drawn from (seed, epoch, index), so that
-    it differs every epoch (call ``set_epoch``) and does not depend on the number of workers; a
+    it differs every epoch (call ``set_epoch``; the epoch lives in shared memory, so loader workers
+    that outlive an epoch read the new one) and does not depend on the number of workers; a
     flipped clip of a class in the data set's flip pairs takes its partner's label. Otherwise
     ``windows`` evenly spaced windows x ``crops`` views (``ClipSpec.eval_samples``), stacked as
     (views, 3, T, H, W) when there is more than one. ``spec`` defaults to the data set's own.
@@ -85,7 +86,8 @@ class ClipDataset(Dataset):
         if self.spec.storage() != stored.storage():
             raise SttsError(f"{self.root}: its frames are stored as {stored.storage()}, the clips asked for "
                             f"expect {self.spec.storage()}; prepare the data as the checkpoint's was")
-        self.split, self.train, self.windows, self.crops, self.seed, self.epoch = split, train, windows, crops, seed, 0
+        self.split, self.train, self.windows, self.crops, self.seed = split, train, windows, crops, seed
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self.classes = read_classes(self.root)
         self.videos, self.labels = read_manifest(self.root, split)
         self.flipped_label = flipped_labels(self.classes, read_info(self.root).get("flip_pairs", []))
@@ -103,8 +105,12 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.videos)
 
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self._epoch.fill_(epoch)
 
     def frame_counts(self) -> list[int]:
         """Stored frames of every video of the split."""

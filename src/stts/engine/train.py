@@ -287,7 +287,7 @@ def run_epoch(run: TrainingRun, epoch: int, stop) -> dict[str, EpochMetrics]:
     seconds = broadcast_object(time.perf_counter() - started, context)  # rank 0's clock, on every rank
     run.elapsed, run.stopping.epoch_seconds = run.elapsed + seconds, seconds
     decaying = run.stopping.decay_from is not None
-    run.stopping.observe(epoch, metrics["val"].loss, metrics["train"].top1)
+    run.stopping.observe(epoch, metrics["val"].loss, metrics["train"].top1, metrics["val"].top1)
     if config.time_budget:
         run.stopping.budget(epoch, config.time_budget - run.elapsed, seconds)
     line = ending_line(run.stopping, config, epoch) if not decaying and run.stopping.decay_from is not None else ""
@@ -504,8 +504,12 @@ def load_pretrained(model: nn.Module, config: TrainConfig, state: dict[str, Any]
 
 
 def make_loader(dataset: Dataset, batch_size: int, config: TrainConfig, context: Context, sampler) -> DataLoader:
+    """Workers that live for the whole run: forking them anew every epoch made the first train step after each
+    fork take 1.4-1.8 s against ~0.5 s (the parent's pages, shared copy-on-write with fresh workers, are copied
+    as it writes them), about a second of every epoch of the CPU preset (docs/speed.md)."""
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=config.workers,
-                      pin_memory=context.device.type == "cuda", worker_init_fn=ignore_sigint)
+                      pin_memory=context.device.type == "cuda", worker_init_fn=ignore_sigint,
+                      persistent_workers=config.workers > 0)
 
 
 def ignore_sigint(_worker_id: int) -> None:

@@ -129,19 +129,18 @@ class Stopping:
             self.decay_from, self.decay_epochs, self.reason, self.cause = None, 0, "", ""
 
 
+def recent_mean(values: list[float]) -> float:
+    """The mean of the last ``SMOOTHING`` values (0 for none)."""
+    recent = values[-SMOOTHING:]
+    return sum(recent) / len(recent) if recent else 0.0
+
+
 def smoothed_val_loss(val_losses: list[float]) -> float:
     """The val loss as the plateau rule and the choice of best.pt read it: the mean of the last ``SMOOTHING`` epochs'
     (fewer at the start); infinity when the last is NaN (a diverged epoch), and an earlier NaN left out of the mean."""
     if not val_losses or math.isnan(val_losses[-1]):
         return math.inf
-    recent = [value for value in val_losses[-SMOOTHING:] if not math.isnan(value)]
-    return sum(recent) / len(recent)
-
-
-def recent_mean(values: list[float]) -> float:
-    """The mean of the last ``SMOOTHING`` values (0 for none)."""
-    recent = values[-SMOOTHING:]
-    return sum(recent) / len(recent) if recent else 0.0
+    return recent_mean([value for value in val_losses[-SMOOTHING:] if not math.isnan(value)])
 
 
 def best_epoch(val_losses: list[float]) -> int:

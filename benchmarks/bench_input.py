@@ -5,7 +5,8 @@ to the network's input (``ClipSpec.model_input``: standardisation, the temporal 
 forward, backward and the Adam step, on channels-last-3d weights laid out as training lays them out. The rows
 differ only in the input: RGB; RGB and the temporal residual (the preset before the normal flow); RGB, the
 residual and the normal flow (the preset); the same with the normal flow over two baselines
-(``--flow-baselines 2``). Each step is timed in fp32 and, where this CPU runs bf16 natively (AVX-512 BF16 or
+(``--flow-baselines 2``); the preset's input averaged over pairs of frames (``--pool-frames 2``: the network
+sees half the time steps). Each step is timed in fp32 and, where this CPU runs bf16 natively (AVX-512 BF16 or
 AMX; what `--precision auto` picks), under bf16 autocast: the choice the preset's `precision` makes. Prints a
 markdown table of train clips/s (best of --steps, the least disturbed by other work), the conversion's own time,
 and each row's fp32 speed against the first's.
@@ -35,6 +36,8 @@ INPUTS = {
     "RGB + residual + normal flow (the preset)": {"temporal_residual": True, "normal_flow": True},
     "RGB + residual + normal flow over 1 and 2 steps": {"temporal_residual": True, "normal_flow": True,
                                                          "flow_baselines": 2},
+    "the preset's, averaged over pairs of frames (--pool-frames 2)": {"temporal_residual": True, "normal_flow": True,
+                                                                      "pool_frames": 2},
 }
 
 

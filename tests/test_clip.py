@@ -302,3 +302,28 @@ def test_the_normal_flow_on_local_contrast_takes_flicker_for_no_motion():
 def test_the_spanning_stride_is_the_largest_whose_clip_fits_the_video(clip_len, frames, stride):
     assert ClipSpec.spanning_stride(clip_len, frames) == stride
     assert ClipSpec(clip_len=clip_len, clip_stride=stride).span <= max(frames, clip_len)
+
+
+@pytest.mark.parametrize("pool", [2, 4])
+def test_pooled_frames_average_every_frames_input_channels(pool):
+    generator = torch.Generator().manual_seed(0)
+    clips = torch.randint(0, 256, (2, 3, 16, 12, 12), dtype=torch.uint8, generator=generator)
+    options = dict(clip_len=16, normalisation="clip", temporal_residual=True, normal_flow=True)
+    full = ClipSpec(**options).model_input(clips)
+    pooled_spec = ClipSpec(**options, pool_frames=pool)
+    pooled = pooled_spec.model_input(clips)
+    assert pooled_spec.network_frames == 16 // pool
+    assert pooled.shape == (2, full.shape[1], 16 // pool, 12, 12)
+    # each time step is the mean of `pool` consecutive frames' channels, each computed over the whole clip
+    expected = full.reshape(2, full.shape[1], 16 // pool, pool, 12, 12).mean(3)
+    torch.testing.assert_close(pooled, expected)
+    assert pooled_spec.input_shape()[:2] == (3, 16)  # what the network is given is the whole clip
+    assert ClipSpec.from_dict(pooled_spec.to_dict()) == pooled_spec
+    assert f"averaged over {pool} frames at a time ({16 // pool} time steps)" in pooled_spec.describe()
+
+
+def test_pooled_frames_must_divide_the_clip():
+    with pytest.raises(SttsError, match=r"clip_len \(16\) must be a multiple of pool_frames \(3\)"):
+        ClipSpec(clip_len=16, pool_frames=3)
+    with pytest.raises(SttsError, match="pool_frames must be a positive integer"):
+        ClipSpec(pool_frames=0)

@@ -122,7 +122,7 @@ def test_clip_normalisation_is_inside_the_graph(tmp_path):
 
 # every option of the spec that changes the network's input, on at once (each in the graph, none tied to the batch)
 EVERY_INPUT = {"temporal_residual": True, "normal_flow": True, "flow_baselines": 2, "flow_local_contrast": True,
-               "stabilise": True}
+               "stabilise": True, "pool_frames": 2}
 
 
 @pytest.mark.parametrize("normalisation", ["clip", "fixed"])

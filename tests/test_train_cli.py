@@ -129,6 +129,26 @@ def test_evaluating_on_data_with_other_classes_is_refused(trained, tmp_path, cap
     assert "trained on 4 classes" in capsys.readouterr().err
 
 
+def test_a_network_on_pooled_frames_trains_evaluates_and_infers(prepared, tmp_path, capsys):
+    """--pool-frames 2: the network takes half the time steps; the checkpoint's spec carries it, so evaluation and
+    inference pool the same way without being told."""
+    run = tmp_path / "pooled"
+    assert main(["train", "--data_type", str(prepared), "--num_epochs", "1", "--out", str(run), "--pool-frames", "2",
+                 "--normal-flow", *SMALL]) == 0
+    assert "averaged over 2 frames at a time (4 time steps)" in capsys.readouterr().out
+    assert ckpt.load_checkpoint(run / "best.pt")["spec"]["pool_frames"] == 2
+    assert main(["evaluate", str(run / "best.pt"), "--json", "--workers", "0", "--precision", "fp32"]) == 0
+    assert json.loads(capsys.readouterr().out)["videos"] == 8
+    video = next((prepared / "videos").rglob("*.avi"))
+    assert main(["infer", str(video), "--checkpoint", str(run / "best.pt"), "--out", str(tmp_path / "inferred"),
+                 "--outputs", "none", "--json", "--precision", "fp32"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["top1"] in ckpt.load_checkpoint(run / "best.pt")["classes"] and record["windows"]
+    assert main(["train", "--data_type", str(prepared), "--out", str(tmp_path / "bad"), "--pool-frames", "3",
+                 *SMALL]) == 2
+    assert "clip_len (8) must be a multiple of pool_frames (3)" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_on_the_cpu(prepared, tmp_path):
     run = tmp_path / "run"

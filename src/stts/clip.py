@@ -62,6 +62,10 @@ class InputOptions:
     # the camera's pan and zoom cancelled: every frame resampled into the clip's middle frame's camera (stts.camera);
     # a training config may hold "auto" here until the data decides (engine.recipe)
     stabilise: bool | str = False
+    # the network sees the input channels (computed on every clip frame) averaged over this many consecutive clip
+    # frames: clip_len / pool_frames time steps, so about pool_frames times less work in the network, while the
+    # temporal residual and the normal flow still come from every frame (see ClipSpec.normalise)
+    pool_frames: int = 1
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -72,8 +76,10 @@ class InputOptions:
         problems = []
         if self.normalisation not in NORMALISATIONS:
             problems.append(f"normalisation must be one of {', '.join(NORMALISATIONS)}, got {self.normalisation!r}")
-        if not isinstance(self.flow_baselines, int) or isinstance(self.flow_baselines, bool) or self.flow_baselines < 1:
-            problems.append(f"flow_baselines must be a positive integer, got {self.flow_baselines!r}")
+        for name in ("flow_baselines", "pool_frames"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"{name} must be a positive integer, got {value!r}")
         for name in ("temporal_residual", "normal_flow", "flow_local_contrast", "stabilise"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(f"{name} must be true or false, got {getattr(self, name)!r}")
@@ -163,6 +169,8 @@ class ClipSpec:
         problems += self.inputs.problems()
         if self.channels not in CHANNEL_ORDERS:
             problems.append(f"channels must be one of {', '.join(CHANNEL_ORDERS)}, got {self.channels!r}")
+        if isinstance(self.pool_frames, int) and self.pool_frames >= 1 and self.clip_len % self.pool_frames:
+            problems.append(f"clip_len ({self.clip_len}) must be a multiple of pool_frames ({self.pool_frames})")
         if self.version != SPEC_VERSION:
             problems.append(f"version {self.version!r} is not {SPEC_VERSION}; a newer stts wrote it")
         if problems:
@@ -239,7 +247,9 @@ class ClipSpec:
             ", plus its temporal residual" if self.temporal_residual else "") + (
             f", plus its normal flow{_over(self.flow_baselines)}{_on_local_contrast(self.flow_local_contrast)}"
             if self.normal_flow else "") + (
-            ", the camera's pan and zoom cancelled" if self.stabilise else "")
+            ", the camera's pan and zoom cancelled" if self.stabilise else "") + (
+            f", averaged over {self.pool_frames} frames at a time ({self.network_frames} time steps)"
+            if self.pool_frames > 1 else "")
         return (f"{self.clip_len} frames{stride} (stored: {_every(self.keep_every, 'frame')}, denser below "
                 f"{self.min_kept} kept, height {self.height}), {crop}, {self.channels}{scale}")
 
@@ -427,8 +437,8 @@ class ClipSpec:
         return x.contiguous(memory_format=torch.channels_last_3d)
 
     def normalise(self, clips: torch.Tensor) -> torch.Tensor:
-        """uint8 RGB (N, 3, T, H, W) -> float32 (N, network_channels, T, H, W) in the network's channel order
-        and normalisation. Plain tensor operations, so that an exported ONNX graph carries them too.
+        """uint8 RGB (N, 3, T, H, W) -> float32 (N, network_channels, network_frames, H, W) in the network's channel
+        order and normalisation. Plain tensor operations, so that an exported ONNX graph carries them too.
         """
         x = clips.float() / 255.0
         if self.stabilise:
@@ -449,6 +459,8 @@ class ClipSpec:
         if self.normal_flow:
             frames = local_contrast(x) if self.flow_local_contrast else x
             values = torch.cat([values, normal_flow(frames, self.flow_baselines)], dim=1)
+        if self.pool_frames > 1:
+            values = F.avg_pool3d(values, kernel_size=(self.pool_frames, 1, 1))
         return values
 
     def as_seen(self, clips: torch.Tensor) -> torch.Tensor:
@@ -469,6 +481,11 @@ class ClipSpec:
     def network_channels(self) -> int:
         """Channels of the network's input: 3, 3 more with the temporal residual, 2 more a normal-flow baseline."""
         return 3 + 3 * self.temporal_residual + 2 * self.flow_baselines * self.normal_flow
+
+    @property
+    def network_frames(self) -> int:
+        """Time steps of the network's input: the clip's frames, averaged ``pool_frames`` at a time."""
+        return self.clip_len // self.pool_frames
 
     def input_shape(self) -> tuple[int, int, int, int]:
         """(C, T, H, W) of one uint8 RGB clip that model_input takes."""

@@ -147,7 +147,7 @@ def largest_activation(model: nn.Module, spec: ClipSpec, device: torch.device) -
     layers, whose size follows the frame's. A full-width STTS-A probes in ~0.1 s; the meta-device pass
     this replaces took 2-3 s and imported torch's compiler stack (its batch norm decompositions).
     """
-    channels, frames = spec.network_channels, spec.clip_len
+    channels, frames = spec.network_channels, spec.network_frames
     height = width = spec.crop_size
     side_h, side_w = min(height, PROBE_SIDE), min(width, PROBE_SIDE)
     largest = 0

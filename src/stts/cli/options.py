@@ -114,6 +114,9 @@ OPTIONS: dict[str, Option] = {option.dest: option for option in [
            {"type": int, "metavar": "N"}),
     _switch("--flow-local-contrast", "with --normal-flow: take it on frames whose local contrast is evened out (5x5 "
             "windows), so that flicker and lighting changes do not read as motion"),
+    Option("--pool-frames", "the network sees its input channels averaged over N consecutive clip frames (--clip-len / "
+           "N time steps, about N times less work; the temporal residual and the normal flow still come from every "
+           "frame)", {"type": int, "metavar": "N"}),
     Option("--stabilise", "cancel the camera's pan and zoom: every frame of a clip resampled into its middle frame's "
            "camera; auto: on when the camera moves in the training videos",
            {"type": parse_switch, "metavar": "on|off|auto"}, ("--stabilize",)),

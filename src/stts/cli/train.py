@@ -34,6 +34,8 @@ GROUPS: dict[str, list[tuple[str, str | None, Any]]] = {
         ("normal_flow", None, None),
         ("flow_baselines", None, None),
         ("flow_local_contrast", None, None),
+        ("pool_frames", "the network sees its input channels averaged over N consecutive clip frames (--clip-len / N "
+                        "time steps, about N times less work; default 1)", None),
         ("stabilise", "cancel the camera's pan and zoom (default off); auto: on when the camera moves in the "
                       "training videos (--preset small's)", None),
     ],

@@ -194,9 +194,10 @@ def check_network(config: TrainConfig) -> None:
     try:
         with torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # zero-channel layers warn before they fail
-            channels = config.decided_stand_in().clip_spec(ClipSpec()).network_channels
+            spec = config.decided_stand_in().clip_spec(ClipSpec())
+            channels = spec.network_channels
             model = build_model(config.model_type, 2, width=config.width, blocks=config.blocks, in_channels=channels)
-            model(torch.empty(1, channels, config.clip_len, config.crop_size, config.crop_size))
+            model(torch.empty(1, channels, spec.network_frames, config.crop_size, config.crop_size))
     except SttsError as error:
         raise SttsError(f"--width {config.width}: {error}") from None
     except Exception as error:  # noqa: BLE001 - any failure to build or run means these sizes do not fit

@@ -80,6 +80,15 @@ def test_explain_clips_takes_uint8_windows_and_ignores_the_models_autocast():
         explain_clips(loaded, clips.float())
 
 
+def test_a_network_on_pooled_frames_is_explained_over_every_frame_of_its_clips():
+    spec = ClipSpec(clip_len=8, crop_size=32, normalisation="clip", pool_frames=2)
+    loaded = LoadedModel(Path("tiny.pt"), tiny("stts-a").eval(), spec, ["a", "b", "c"], "fp32", torch.device("cpu"))
+    clips = torch.randint(0, 256, (2, 3, 8, 32, 32), dtype=torch.uint8)
+    explanation = explain_clips(loaded, clips)
+    assert explanation.heat.shape == (2, 8, 32, 32) and spec.model_input(clips).shape[2] == 4
+    assert set(explanation.gates) and all(gate.shape == (2, 8, 32, 32) for gate in explanation.gates.values())
+
+
 def test_heat_goes_back_onto_the_decoded_frame_inside_the_view_only():
     spec = ClipSpec(height=48, crop_size=32, view=1.0)
     heat = np.zeros((32, 32), np.float32)

@@ -110,7 +110,9 @@ def explain_clips(loaded: LoadedModel, clips: torch.Tensor, target: int | list[i
     takes them; ``target`` None explains each clip's predicted class."""
     if clips.ndim != 5 or clips.dtype != torch.uint8 or tuple(clips.shape[1:]) != loaded.spec.input_shape():
         raise SttsError(f"clips must be uint8 {(None, *loaded.spec.input_shape())}, got {clips.dtype} {tuple(clips.shape)}")
-    explanation = grad_cam(loaded.model, loaded.spec.model_input(clips, loaded.device), target)
+    # over every frame of the clips, also where the network saw fewer time steps (pool_frames)
+    explanation = grad_cam(loaded.model, loaded.spec.model_input(clips, loaded.device), target,
+                           out_size=tuple(clips.shape[2:]))
     # the network saw the clips in their middle frame's camera when the spec stabilises; the frames are drawn as filmed
     explanation.heat = loaded.spec.in_own_cameras(explanation.heat, clips)
     explanation.gates = {name: loaded.spec.in_own_cameras(g, clips) for name, g in explanation.gates.items()}

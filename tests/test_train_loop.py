@@ -260,7 +260,8 @@ def test_the_small_preset_applies_to_any_data_and_the_options_given_win(tmp_path
     assert (config.clip_len, config.clip_stride, config.crop_size, config.batch_size) == (16, "auto", 48, 8)  # the preset
     assert config.normalisation == "clip" and config.temporal_residual and config.normal_flow
     assert config.precision == "auto"
-    assert config.stabilise == "auto" and (config.epochs, config.lr_schedule) == (40, "until-plateau")
+    assert config.stabilise == "auto" and (config.epochs, config.lr_schedule) == (60, "until-plateau")
+    assert config.inputs.pool_frames == 2
     assert resolve_config({"data_type": "motion-camera", "out": str(tmp_path / "r2")}).preset == "small"
     seed = resolve_config({"data_type": str(tmp_path / "my_videos"), "out": str(tmp_path / "r3")})
     assert (seed.preset, seed.width, seed.clip_len, seed.normalisation, seed.stabilise) == (None, 64, 32, "fixed", False)

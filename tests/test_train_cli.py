@@ -110,8 +110,12 @@ def test_resume_refuses_other_data_with_the_same_classes(prepared, tmp_path, cap
     prepare_synthetic_motion(other / "synthetic-motion", seed=1, train_per_class=4, test_per_class=2, frames=12,
                              width=64, height=48, size=40, classes=4, progress=False)
     run = tmp_path / "run"
+    # synthetic-motion names --preset small, whose pairs of frames would leave C3D 4 time steps: too few for it
     assert main(["train", "--data_type", "synthetic-motion", "--data-root", str(first), "--model_type", "c3d",
-                 "--epochs", "1", "--out", str(run), *SMALL]) == 0
+                 "--epochs", "1", "--out", str(run), *SMALL]) == 2
+    assert "on 4x32x32 inputs (--clip-len 8 averaged over --pool-frames 2) does not build" in capsys.readouterr().err
+    assert main(["train", "--data_type", "synthetic-motion", "--data-root", str(first), "--model_type", "c3d",
+                 "--epochs", "1", "--out", str(run), "--pool-frames", "1", *SMALL]) == 0
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--epochs", "2", "--data-root", str(other)]) == 2
     error = capsys.readouterr().err

@@ -202,9 +202,11 @@ def check_network(config: TrainConfig) -> None:
         raise SttsError(f"--width {config.width}: {error}") from None
     except Exception as error:  # noqa: BLE001 - any failure to build or run means these sizes do not fit
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise SttsError(f"--model-type {config.model_type} --width {config.width} on {config.clip_len}x"
-                        f"{config.crop_size}x{config.crop_size} clips does not build or run ({reason[:160]}); "
-                        "use a larger --width (16, 32 or 64) or larger clips") from None
+        pooled = config.inputs.pool_frames if isinstance(config.inputs.pool_frames, int) else 1
+        pooling = f" (--clip-len {config.clip_len} averaged over --pool-frames {pooled})" if pooled > 1 else ""
+        raise SttsError(f"--model-type {config.model_type} --width {config.width} on {config.clip_len // pooled}x"
+                        f"{config.crop_size}x{config.crop_size} inputs{pooling} does not build or run ({reason[:160]}); "
+                        "use a larger --width (16, 32 or 64), larger clips or --pool-frames 1") from None
 
 
 def per_process_batch(batch_size: int, world_size: int) -> int:

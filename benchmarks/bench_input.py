@@ -4,12 +4,12 @@ Each row times the whole step as `stts train` runs it, from the uint8 clips the 
 to the network's input (``ClipSpec.model_input``: standardisation, the temporal residual, the normal flow),
 forward, backward and the Adam step, on channels-last-3d weights laid out as training lays them out. The rows
 differ only in the input: RGB; RGB and the temporal residual (the preset before the normal flow); RGB, the
-residual and the normal flow (the preset); the same with the normal flow over two baselines
-(``--flow-baselines 2``); the preset's input averaged over pairs of frames (``--pool-frames 2``: the network
-sees half the time steps). Each step is timed in fp32 and, where this CPU runs bf16 natively (AVX-512 BF16 or
-AMX; what `--precision auto` picks), under bf16 autocast: the choice the preset's `precision` makes. Prints a
-markdown table of train clips/s (best of --steps, the least disturbed by other work), the conversion's own time,
-and each row's fp32 speed against the first's.
+residual and the normal flow (the preset before it pooled frames); the same with the normal flow over two baselines
+(``--flow-baselines 2``); RGB, the residual and the normal flow averaged over pairs of frames (``--pool-frames 2``,
+the preset's: the network sees half the time steps). Each step is timed in fp32 and, where this CPU runs bf16
+natively (AVX-512 BF16 or AMX; what `--precision auto` picks), under bf16 autocast: the choice the preset's
+`precision` makes. Prints a markdown table of train clips/s (best of --steps, the least disturbed by other work),
+the conversion's own time, and each row's fp32 speed against the first's.
 
     python benchmarks/bench_input.py [--clip 16x48x48] [--batch 8] [--width 16] [--steps 10]
 """
@@ -33,10 +33,10 @@ from stts.runtime import autocast, runs_natively
 INPUTS = {
     "RGB": {},
     "RGB + temporal residual": {"temporal_residual": True},
-    "RGB + residual + normal flow (the preset)": {"temporal_residual": True, "normal_flow": True},
+    "RGB + residual + normal flow (the preset before pooling)": {"temporal_residual": True, "normal_flow": True},
     "RGB + residual + normal flow over 1 and 2 steps": {"temporal_residual": True, "normal_flow": True,
                                                          "flow_baselines": 2},
-    "the preset's, averaged over pairs of frames (--pool-frames 2)": {"temporal_residual": True, "normal_flow": True,
+    "the same averaged over pairs of frames (the preset: --pool-frames 2)": {"temporal_residual": True, "normal_flow": True,
                                                                       "pool_frames": 2},
 }
 

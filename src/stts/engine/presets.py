@@ -13,7 +13,7 @@ from ..choices import AUTO
 # epochs' weights settle, as they did with the cosine over a fixed 18 epochs that it replaced. The motion suite,
 # seeds 0 and 1, took 14-32 epochs and ended >= 95 % clip test top-1 on every shape family against 82.5-100 % for
 # the cosine's 18 (docs/motion-suite.md, "The until-plateau schedule on the whole suite"); the demo's 6 epochs
-# reached 100 % either way. At most 60 rather than 40 since pool_frames 2 (below): the shapes stop after 18-31,
+# reached 100 % either way. At most 60 rather than 40 since pool_frames 2 (below): the shapes stop after 18-32,
 # and body's 60 pooled epochs take the time of 36 unpooled ones. With ReduceLROnPlateau on a small val split the
 # drop came at a random epoch and test top-1 swung by several points (issue 6's note).
 # precision auto: bf16 where the CPU runs it natively; with the training layout of models.resnet a train

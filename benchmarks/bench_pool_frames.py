@@ -1,10 +1,10 @@
 """The preset's train step on every frame against pairs of frames averaged (``--pool-frames 2``), interleaved.
 
 Both networks (STTS-A width 16, the preset's input: the clip standardised, its temporal residual and its normal flow,
-16x48x48, batch 8, Adam) are built in one process and their steps alternate, the order swapped every round, so that
-the machine's drift (the same step moved 1.3x within minutes on our KVM guest) falls on both alike. Prints the median
-and range of each over ``--steps`` rounds after two warm-up rounds, and the speed-up. fp32 (run it as AVX2 with
-``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``) or ``--precision bf16``.
+16x48x48, batch 8, Adam; bench_input's train step) are built in one process and their steps alternate, the order
+swapped every round, so that the machine's drift (the same step moved 1.3x within minutes on our KVM guest) falls
+on both alike. Prints the median and range of each over ``--steps`` rounds after two warm-up rounds, and the
+speed-up. fp32 (run it as AVX2 with ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``) or ``--precision bf16``.
 
     python benchmarks/bench_pool_frames.py [--steps 12] [--precision fp32]
 """
@@ -17,15 +17,10 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
+from bench_input import train_step
 from device_kind import cpu_info, cpu_kind
 from stts.clip import ClipSpec
-from stts.engine.config import TrainConfig
-from stts.engine.train import make_optimizer
-from stts.models import build_model
-from stts.models.resnet import to_training_layout
-from stts.runtime import autocast
 
 POOLS = (1, 2)
 
@@ -35,26 +30,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     args = parser.parse_args()
-    torch.manual_seed(0)
     clips = torch.randint(0, 256, (8, 3, 16, 48, 48), dtype=torch.uint8)
-    labels = torch.randint(0, 8, (8,))
-    context = autocast(args.precision, torch.device("cpu"))
-    steps, times = {}, {pool: [] for pool in POOLS}
-    for pool in POOLS:
-        spec = ClipSpec(clip_len=16, crop_size=48, view=1.0, region="frame", normalisation="clip",
-                        temporal_residual=True, normal_flow=True, pool_frames=pool)
-        model = to_training_layout(build_model("stts-a", 8, width=16, in_channels=spec.network_channels))
-        optimizer = make_optimizer(model.parameters(), TrainConfig(lr=3e-3))
-
-        def step(spec=spec, model=model, optimizer=optimizer):
-            with context():
-                logits = model(spec.model_input(clips))
-            loss = F.cross_entropy(logits.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-        steps[pool] = step
+    labels = torch.randint(0, 6, (8,))
+    times = {pool: [] for pool in POOLS}
+    steps = {pool: train_step(ClipSpec(clip_len=16, crop_size=48, view=1.0, region="frame", normalisation="clip",
+                                       temporal_residual=True, normal_flow=True, pool_frames=pool),
+                              clips, labels, width=16, precision=args.precision) for pool in POOLS}
     for round_ in range(args.steps + 2):
         for pool in (POOLS if round_ % 2 == 0 else POOLS[::-1]):
             start = time.perf_counter()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from PIL import Image
 from bench_motion_suite import curve, stts
 from device_kind import cpu_info, cpu_kind
 from stts.data import motion
-from stts.data.synthetic import write_avi
+from stts.data.synthetic import write_avi, write_videos
 
 FAMILY = "body"
 MARGIN, PAD, SIDE = 1.15, 4, 96
@@ -77,9 +76,7 @@ def generate_framed(root: Path, seed: int = 0) -> None:
     for split, lines in lists.items():
         (root / f"{split}.txt").write_text("".join(line + "\n" for line in lines))
     (root / "flip_pairs.txt").write_text("".join(f"{a} {b}\n" for a, b in family.flip_pairs))
-    with multiprocessing.get_context("fork").Pool(len(os.sched_getaffinity(0))) as pool:
-        for _ in pool.imap_unordered(write_framed, tasks, chunksize=4):
-            pass
+    write_videos(write_framed, tasks, None, "generate framed", progress=False, chunksize=4)
 
 
 def main() -> None:

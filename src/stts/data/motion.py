@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -32,7 +30,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import SttsError
 from ..files import write_text
@@ -48,7 +45,7 @@ from .drawing import (
     rotation,
     textured_background,
 )
-from .synthetic import write_avi
+from .synthetic import write_avi, write_videos
 
 MOTIONS = ("MoveLeft", "MoveRight", "MoveUp", "MoveDown", "Grow", "Shrink")
 # a horizontal flip turns one of these motions into the other
@@ -437,15 +434,5 @@ def generate_family(family: str, root: str | Path, *, seed: int = 0, train_per_c
     for split, lines in lists.items():
         _write_new(root / f"{split}.txt", "".join(line + "\n" for line in lines))
     tasks = [task for task in tasks if not Path(task[0]).exists()]
-    workers = workers or len(os.sched_getaffinity(0))
-    bar = tqdm(total=len(tasks), unit="video", desc=f"generate {family}", disable=not progress)
-    if workers > 1 and len(tasks) > 1:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for _ in pool.imap_unordered(_write_one, tasks, chunksize=2):
-                bar.update()
-    else:
-        for task in tasks:
-            _write_one(task)
-            bar.update()
-    bar.close()
+    write_videos(_write_one, tasks, workers, f"generate {family}", progress)
     return root

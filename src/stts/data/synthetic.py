@@ -148,18 +148,23 @@ def generate_synthetic_motion(videos: Path, seed: int = 0, train_per_class: int 
     write_text(lists / "classInd.txt", "".join(f"{i + 1} {n}{crlf}" for i, n in enumerate(names)))
     write_text(lists / "trainlist01.txt", "".join(line + crlf for line in train))
     write_text(lists / "testlist01.txt", "".join(line + crlf for line in test))
-    workers = workers or len(os.sched_getaffinity(0))
-    bar = tqdm(total=len(tasks), unit="video", desc="generate synthetic-motion", disable=not progress)
-    if workers > 1:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for _ in pool.imap_unordered(_write_one, tasks, chunksize=4):
-                bar.update()
-    else:
-        for task in tasks:
-            _write_one(task)
-            bar.update()
-    bar.close()
+    write_videos(_write_one, tasks, workers, "generate synthetic-motion", progress, chunksize=4)
     return videos
+
+
+def write_videos(write_one, tasks: list, workers: int | None, desc: str, progress: bool, chunksize: int = 2) -> None:
+    """``write_one(task)`` for every task (a video each) in ``workers`` forked processes (default: one per CPU this
+    process may use), with a progress bar."""
+    workers = workers or len(os.sched_getaffinity(0))
+    with tqdm(total=len(tasks), unit="video", desc=desc, disable=not progress) as bar:
+        if workers > 1 and len(tasks) > 1:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for _ in pool.imap_unordered(write_one, tasks, chunksize=chunksize):
+                    bar.update()
+        else:
+            for task in tasks:
+                write_one(task)
+                bar.update()
 
 
 def prepare_synthetic_motion(out: str | Path = "data/synthetic-motion", seed: int = 0, size: int | None = None,

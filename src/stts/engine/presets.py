@@ -13,7 +13,7 @@ from ..choices import AUTO
 # epochs' weights settle, as they did with the cosine over a fixed 18 epochs that it replaced. The motion suite,
 # seeds 0 and 1, took 14-32 epochs and ended >= 95 % clip test top-1 on every shape family against 82.5-100 % for
 # the cosine's 18 (docs/motion-suite.md, "The until-plateau schedule on the whole suite"); the demo's 6 epochs
-# reached 100 % either way. At most 60 rather than 40 since pool_frames 2 (below): the shapes stop after 18-32,
+# reached 100 % either way. At most 60 rather than 40 since pool_frames 2 (below): the shapes stop after 16-32,
 # and body's 60 pooled epochs take the time of 36 unpooled ones. With ReduceLROnPlateau on a small val split the
 # drop came at a random epoch and test top-1 swung by several points (issue 6's note).
 # precision auto: bf16 where the CPU runs it natively; with the training layout of models.resnet a train
@@ -35,8 +35,9 @@ from ..choices import AUTO
 # seeds frame learned as well or better (docs/motion-suite.md, "The view's shape").
 # pool_frames 2: the network runs on the input channels averaged over pairs of frames (8 time steps, each frame's
 # residual and flow still in them): a train step 1.66x as fast as AVX2 fp32 (docs/speed.md, "Half the time steps").
-# The motion suite side by side with the unpooled preset, seed 0: no shape family lost more than a test video, and
-# body reached 82.3 % in 60 epochs against 80.2 % in 40 (docs/motion-suite.md, "Pooled frames").
+# The motion suite side by side with the unpooled preset, seeds 0 and 1: no shape family lost more than 2 points on
+# average (crowd +1.7 and -2.5; the others within a test video a seed), and body reached 82.3 / 80.2 % in 60 epochs
+# against 80.2 / 74.0 % in 40 (docs/motion-suite.md, "Pooled frames").
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {"width": 16, "clip_len": 16, "clip_stride": AUTO, "crop_size": 48, "view": 1.0, "train_views": (0.8, 1.0),
               "region": "frame",

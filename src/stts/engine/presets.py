@@ -35,9 +35,9 @@ from ..choices import AUTO
 # seeds frame learned as well or better (docs/motion-suite.md, "The view's shape").
 # pool_frames 2: the network runs on the input channels averaged over pairs of frames (8 time steps, each frame's
 # residual and flow still in them): a train step 1.66x as fast as AVX2 fp32 (docs/speed.md, "Half the time steps").
-# The motion suite side by side with the unpooled preset, seeds 0 and 1: no shape family lost more than 2 points on
-# average (crowd +1.7 and -2.5; the others within a test video a seed), and body reached 82.3 / 80.2 % in 60 epochs
-# against 80.2 / 74.0 % in 40 (docs/motion-suite.md, "Pooled frames").
+# The motion suite side by side with the unpooled preset, seeds 0 and 1 (bf16): the shape families within a test video
+# a seed but crowd (+1.7 and -2.5; as AVX2, seed 0, -5.0: the one family that pays for it), and body reached 82.3 /
+# 80.2 % in 60 epochs against 80.2 / 74.0 % in 40 (docs/motion-suite.md, "Pooled frames").
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {"width": 16, "clip_len": 16, "clip_stride": AUTO, "crop_size": 48, "view": 1.0, "train_views": (0.8, 1.0),
               "region": "frame",

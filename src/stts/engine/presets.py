@@ -35,7 +35,7 @@ from ..choices import AUTO
 # seeds frame learned as well or better (docs/motion-suite.md, "The view's shape").
 # pool_frames 2: the network runs on the input channels averaged over pairs of frames (8 time steps, each frame's
 # residual and flow still in them): a train step 1.66x as fast as AVX2 fp32 (docs/speed.md, "Half the time steps").
-# The motion suite side by side with the unpooled preset, seeds 0 and 1 (bf16): the shape families within a test video
+# The motion suite side by side with the unpooled preset, seeds 0 and 1 (bf16): the shape families within two test videos
 # a seed but crowd (+1.7 and -2.5; as AVX2, seed 0, -5.0: the one family that pays for it), and body reached 82.3 /
 # 80.2 % in 60 epochs against 80.2 / 74.0 % in 40 (docs/motion-suite.md, "Pooled frames").
 PRESETS: dict[str, dict[str, Any]] = {

@@ -184,17 +184,15 @@ def check(config: TrainConfig) -> None:
         raise SttsError(f"--time-budget must be a positive number of seconds, got {config.time_budget}")
     if config.workers < 0:
         raise SttsError(f"--workers must be 0 or more, got {config.workers}")
-    config.decided_stand_in().clip_spec(ClipSpec())  # the sampling options, checked by the spec
-    check_network(config)
+    check_network(config, config.decided_stand_in().clip_spec(ClipSpec()))  # the spec checks the sampling options
 
 
-def check_network(config: TrainConfig) -> None:
-    """Build the network on the meta device and run one clip through it: a width or a clip it cannot
-    take fails here, in one line, instead of after the run folder is written."""
+def check_network(config: TrainConfig, spec: ClipSpec) -> None:
+    """Build the network on the meta device and run one clip of ``spec`` (the config's) through it: a width or a
+    clip it cannot take fails here, in one line, instead of after the run folder is written."""
     try:
         with torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # zero-channel layers warn before they fail
-            spec = config.decided_stand_in().clip_spec(ClipSpec())
             channels = spec.network_channels
             model = build_model(config.model_type, 2, width=config.width, blocks=config.blocks, in_channels=channels)
             model(torch.empty(1, channels, spec.network_frames, config.crop_size, config.crop_size))
@@ -202,9 +200,9 @@ def check_network(config: TrainConfig) -> None:
         raise SttsError(f"--width {config.width}: {error}") from None
     except Exception as error:  # noqa: BLE001 - any failure to build or run means these sizes do not fit
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        pooled = config.inputs.pool_frames if isinstance(config.inputs.pool_frames, int) else 1
-        pooling = f" (--clip-len {config.clip_len} averaged over --pool-frames {pooled})" if pooled > 1 else ""
-        raise SttsError(f"--model-type {config.model_type} --width {config.width} on {config.clip_len // pooled}x"
+        pooling = (f" (--clip-len {spec.clip_len} averaged over --pool-frames {spec.pool_frames})"
+                   if spec.pool_frames > 1 else "")
+        raise SttsError(f"--model-type {config.model_type} --width {config.width} on {spec.network_frames}x"
                         f"{config.crop_size}x{config.crop_size} inputs{pooling} does not build or run ({reason[:160]}); "
                         "use a larger --width (16, 32 or 64), larger clips or --pool-frames 1") from None
 

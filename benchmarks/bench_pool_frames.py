@@ -18,9 +18,9 @@ import time
 
 import torch
 
+from bench_infer import preset_spec
 from bench_input import train_step
 from device_kind import cpu_info, cpu_kind
-from stts.clip import ClipSpec
 
 POOLS = (1, 2)
 
@@ -33,9 +33,8 @@ def main() -> None:
     clips = torch.randint(0, 256, (8, 3, 16, 48, 48), dtype=torch.uint8)
     labels = torch.randint(0, 6, (8,))
     times = {pool: [] for pool in POOLS}
-    steps = {pool: train_step(ClipSpec(clip_len=16, crop_size=48, view=1.0, region="frame", normalisation="clip",
-                                       temporal_residual=True, normal_flow=True, pool_frames=pool),
-                              clips, labels, width=16, precision=args.precision) for pool in POOLS}
+    steps = {pool: train_step(preset_spec().replace(pool_frames=pool), clips, labels, width=16,
+                              precision=args.precision) for pool in POOLS}
     for round_ in range(args.steps + 2):
         for pool in (POOLS if round_ % 2 == 0 else POOLS[::-1]):
             start = time.perf_counter()
